@@ -1,0 +1,49 @@
+# tiktok-events-worker — every developer and CI entry point.
+GO            ?= go
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+PKGS          := ./...
+BIN           := bin/worker
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS       := -s -w -X main.version=$(VERSION)
+FUZZTIME      ?= 10s
+BENCHTIME     ?= 1s
+
+.PHONY: build test lint fmt-check vet unit bench fuzz demo clean docker
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/worker
+
+## test: everything CI checks — formatting, vet, the pinned linter and the race-enabled suite.
+test: fmt-check vet lint unit
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint:
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## bench: the speed and memory figures reported in docs/performance.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./pkg/... ./internal/...
+
+## fuzz: each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+demo:
+	$(GO) run ./cmd/worker demo
+
+clean:
+	rm -rf bin data

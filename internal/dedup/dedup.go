@@ -1,0 +1,27 @@
+// Package dedup remembers which event ids TikTok has accepted, per destination, so a
+// redelivered or re-published row is not sent twice (SPEC §5).
+package dedup
+
+import (
+	"context"
+	"time"
+)
+
+// Receipt is what the store keeps for an accepted event: where it went.
+type Receipt struct {
+	EventID    string    `json:"-"`
+	AcceptedAt time.Time `json:"accepted_at"`
+	RequestID  string    `json:"request_id"`
+}
+
+// Store is the dedup store. Implementations look ids up in bulk and write markers
+// without a synchronous round trip per event.
+type Store interface {
+	// Seen reports, for each id, whether it was already accepted for destination dest.
+	Seen(ctx context.Context, dest string, ids []string) ([]bool, error)
+	// Mark records receipts for dest and returns once the store has acknowledged all
+	// of them (writes are pipelined, not one round trip each).
+	Mark(ctx context.Context, dest string, receipts []Receipt) error
+	// Lookup returns the receipt of one event id, for operators.
+	Lookup(ctx context.Context, dest, id string) (Receipt, bool, error)
+}
