@@ -93,3 +93,9 @@ type Duration time.Duration
 
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Load reads the YAML file at path ("" means defaults only), applies the environment
+// overrides through getenv (os.Getenv in main), resolves secrets, and validates.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	panic("TODO(config)")
+}

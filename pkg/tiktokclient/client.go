@@ -3,6 +3,7 @@ package tiktokclient
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 )
 
 // TrackPath is the Events API 2.0 endpoint; TikTok requires the trailing slash.
@@ -19,7 +20,24 @@ type Request struct {
 }
 
 // AppendBody appends the exact JSON body of SPEC §4 for r to dst.
-func (r *Request) AppendBody(dst []byte) []byte { panic("TODO(tiktokclient)") }
+func (r *Request) AppendBody(dst []byte) []byte {
+	dst = append(dst, `{"event_source":`...)
+	dst = strconv.AppendQuote(dst, r.EventSource)
+	dst = append(dst, `,"event_source_id":`...)
+	dst = strconv.AppendQuote(dst, r.EventSourceID)
+	if r.TestEventCode != "" {
+		dst = append(dst, `,"test_event_code":`...)
+		dst = strconv.AppendQuote(dst, r.TestEventCode)
+	}
+	dst = append(dst, `,"data":[`...)
+	for i, ev := range r.Events {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, ev...)
+	}
+	return append(dst, "]}"...)
+}
 
 // Status is what happened to one event.
 type Status uint8
