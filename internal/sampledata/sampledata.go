@@ -4,6 +4,7 @@
 package sampledata
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -44,11 +45,9 @@ func (m Mix) Rows() int {
 func Generate(m Mix, now time.Time, seed uint64) [][]byte {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	var msgs [][]byte
-	var good [][]byte
 	ts := func() int64 { return now.Add(-time.Duration(r.IntN(20*24*3600)) * time.Second).Unix() }
 	for i := 0; i < m.Good; i++ {
 		b := row(r, fmt.Sprintf("demo-%06d", i), ts(), "sku-"+strconv.Itoa(r.IntN(500)), 1+r.IntN(3))
-		good = append(good, b)
 		msgs = append(msgs, b)
 	}
 	for i := 0; i < m.LineItems; i++ {
@@ -62,9 +61,6 @@ func Generate(m Mix, now time.Time, seed uint64) [][]byte {
 			arr = append(arr, row(r, id, t, fmt.Sprintf("sku-%d", j), 1+j)...)
 		}
 		msgs = append(msgs, append(arr, ']'))
-	}
-	for i := 0; i < m.Duplicates && len(good) > 0; i++ {
-		msgs = append(msgs, good[r.IntN(len(good))])
 	}
 	for i := 0; i < m.Invalid; i++ {
 		id := fmt.Sprintf("invalid-%05d", i)
@@ -90,9 +86,18 @@ func Generate(m Mix, now time.Time, seed uint64) [][]byte {
 		msgs = append(msgs, row(r, PoisonEventID, ts(), "sku-poison", 1))
 	}
 	r.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
-	// Duplicates must come after their originals to be counted as duplicates of a
-	// sent event rather than the other way round; order does not change the totals,
-	// so the shuffle is kept: whichever copy arrives first is sent.
+	// Re-publishes go last and copy rows from the first half of the stream, the way a
+	// retried upstream job re-sends rows long after the originals: they are then
+	// duplicates of events already sent, not a race between two replicas.
+	var early [][]byte
+	for _, b := range msgs[:len(msgs)/2] {
+		if bytes.HasPrefix(b, []byte(`{"event":"Purchase","event_id":"demo-`)) {
+			early = append(early, b)
+		}
+	}
+	for i := 0; i < m.Duplicates && len(early) > 0; i++ {
+		msgs = append(msgs, early[r.IntN(len(early))])
+	}
 	return msgs
 }
 
