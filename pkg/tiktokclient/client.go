@@ -1,9 +1,20 @@
 package tiktokclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"golang.org/x/oauth2"
 )
 
 // TrackPath is the Events API 2.0 endpoint; TikTok requires the trailing slash.
@@ -48,6 +59,16 @@ const (
 	Rejected                // TikTok refused it as a bad event; Code and Message say why
 )
 
+func (s Status) String() string {
+	switch s {
+	case Accepted:
+		return "accepted"
+	case Rejected:
+		return "rejected"
+	}
+	return "unsettled"
+}
+
 // Outcome is one event's fate.
 type Outcome struct {
 	Status    Status
@@ -67,4 +88,283 @@ type Result struct {
 // events are Unsettled: a *CredentialError (pause the destination, do not dead-letter),
 // an error wrapping ErrGaveUp (retried for max elapsed; hand messages back and pause),
 // or the context's error.
-func (c *Client) Send(ctx context.Context, req Request) (Result, error) { panic("TODO(tiktokclient)") }
+func (c *Client) Send(ctx context.Context, req Request) (Result, error) {
+	s := &sender{c: c, req: &req, res: Result{Outcomes: make([]Outcome, len(req.Events))}}
+	if len(req.Events) == 0 {
+		return s.res, nil
+	}
+	_, err := s.settle(ctx, 0, len(req.Events), nil)
+	return s.res, err
+}
+
+// sender is the state of one Send: the outcomes so far, and whether the token was
+// already refreshed (once per Send, so a revoked token cannot loop).
+type sender struct {
+	c   *Client
+	req *Request
+	res Result
+	st  callState
+}
+
+// settle settles events [lo, hi). knownBad is the answer that proved the range holds
+// a bad event without sending it (its left sibling came back clean), which saves a
+// request per bisection level. It reports whether the range was accepted whole.
+func (s *sender) settle(ctx context.Context, lo, hi int, knownBad *answer) (bool, error) {
+	var ans answer
+	if knownBad != nil {
+		ans = *knownBad
+	} else {
+		sub := Request{EventSource: s.req.EventSource, EventSourceID: s.req.EventSourceID,
+			TestEventCode: s.req.TestEventCode, Events: s.req.Events[lo:hi]}
+		bp := bodyPool.Get().(*[]byte)
+		body := sub.AppendBody((*bp)[:0])
+		var err error
+		ans, err = s.c.call(ctx, http.MethodPost, TrackPath, nil, body, &s.st)
+		*bp = body
+		bodyPool.Put(bp)
+		s.res.Requests, s.res.Retries = s.st.requests, s.st.retries
+		if err != nil {
+			return false, err
+		}
+	}
+	if Classify(ans.Code) == ClassSuccess {
+		for i := lo; i < hi; i++ {
+			s.res.Outcomes[i] = Outcome{Status: Accepted, RequestID: ans.RequestID}
+		}
+		return knownBad == nil, nil
+	}
+	// A bad-events answer (call returns no other class without an error).
+	if hi-lo == 1 {
+		s.res.Outcomes[lo] = Outcome{Status: Rejected, Code: ans.Code, Message: ans.Message, RequestID: ans.RequestID}
+		return false, nil
+	}
+	mid := lo + (hi-lo)/2
+	leftClean, err := s.settle(ctx, lo, mid, nil)
+	if err != nil {
+		return false, err
+	}
+	var hint *answer
+	if leftClean {
+		hint = &ans // the bad event of this range is on the right
+	}
+	_, err = s.settle(ctx, mid, hi, hint)
+	return false, err
+}
+
+// bodyPool reuses request bodies: a 1,000-event body is ~400 kB, built per request.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// respPool reuses response read buffers.
+var respPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// answer is TikTok's envelope.
+type answer struct {
+	Code      int             `json:"code"`
+	Message   string          `json:"message"`
+	RequestID string          `json:"request_id"`
+	Data      json.RawMessage `json:"data"`
+}
+
+type callState struct {
+	requests  int
+	retries   int
+	refreshed bool
+}
+
+// Invalidator is implemented by token sources that can fetch a new access token
+// when TikTok refuses the current one (NewRefreshTokenSource's source does).
+type Invalidator interface {
+	// Invalidate drops accessToken so that the next Token call exchanges anew;
+	// a token already replaced by another caller is left alone.
+	Invalidate(accessToken string)
+}
+
+// call makes one API call with retries. It returns the answer of class success or
+// bad events; credential answers (after one refresh where possible) come back as
+// *CredentialError, and retryable failures that outlast max elapsed as ErrGaveUp.
+func (c *Client) call(ctx context.Context, method, path string, query url.Values, body []byte, st *callState) (answer, error) {
+	return c.callFor(ctx, method, path, query, body, st, c.maxElapsed)
+}
+
+func (c *Client) callFor(ctx context.Context, method, path string, query url.Values, body []byte, st *callState, maxElapsed time.Duration) (answer, error) {
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     c.initial,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         c.maxInterval,
+		MaxElapsedTime:      maxElapsed,
+		Stop:                backoff.Stop,
+		Clock:               c.clock,
+	}
+	bo.Reset()
+	target := c.base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return answer{}, err
+		}
+		ans, class, retryAfter, cause, tok := c.attempt(ctx, method, target, body, st)
+		if err := ctx.Err(); err != nil {
+			return answer{}, err
+		}
+		switch class {
+		case ClassSuccess:
+			if c.limiter != nil {
+				c.limiter.Succeeded()
+			}
+			return ans, nil
+		case ClassBadEvents:
+			return ans, nil
+		case ClassCredential:
+			var ce *CredentialError
+			if !errors.As(cause, &ce) {
+				ce = &CredentialError{Code: ans.Code, Message: ans.Message, RequestID: ans.RequestID}
+			}
+			if inv, ok := c.ts.(Invalidator); ok && !st.refreshed && tok != "" {
+				st.refreshed = true
+				inv.Invalidate(tok)
+				c.log.Info().Int("code", ce.Code).Str("request_id", ce.RequestID).Msg("tiktok refused the access token; refreshing it once")
+				continue
+			}
+			return answer{}, ce
+		}
+		// ClassRetry
+		d := bo.NextBackOff()
+		if d == backoff.Stop {
+			c.log.Warn().Int("attempts", attempt).Str("path", path).AnErr("last_error", cause).Msg("tiktok: giving up after max elapsed")
+			return answer{}, fmt.Errorf("%w (%s, %d attempts): last failure: %v", ErrGaveUp, maxElapsed, attempt, cause)
+		}
+		if IsRateLimit(ans.Code) {
+			if c.limiter != nil {
+				c.limiter.Throttled()
+			}
+			if d < c.rateLimitFloor {
+				d = c.rateLimitFloor
+			}
+		}
+		if retryAfter > d {
+			d = retryAfter
+		}
+		c.log.Debug().Int("attempt", attempt).Str("path", path).Dur("delay", d).AnErr("error", cause).Msg("tiktok: retrying")
+		st.retries++
+		if err := c.clock.Sleep(ctx, d); err != nil {
+			return answer{}, err
+		}
+	}
+}
+
+// attempt makes one HTTP request. It returns the envelope, its class, a Retry-After
+// delay when the server sent one, the failure cause for retries and credential
+// errors, and the access token used (for Invalidate).
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte, st *callState) (answer, Class, time.Duration, error, string) {
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return answer{}, ClassRetry, 0, err, ""
+		}
+	}
+	tok, err := c.ts.Token()
+	if err != nil {
+		var ce *CredentialError
+		if errors.As(err, &ce) {
+			return answer{Code: ce.Code, Message: ce.Message, RequestID: ce.RequestID}, ClassCredential, 0, ce, ""
+		}
+		// The token endpoint did not answer: as transient as the API itself.
+		return answer{}, ClassRetry, 0, fmt.Errorf("getting an access token: %w", err), ""
+	}
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(actx, method, target, rd)
+	if err != nil {
+		return answer{}, ClassCredential, 0, &CredentialError{Code: -1, Message: "bad API base: " + err.Error()}, ""
+	}
+	hreq.Header.Set("Access-Token", tok.AccessToken)
+	hreq.Header.Set("User-Agent", c.userAgent)
+	hreq.Header.Set("Accept", "application/json")
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	st.requests++
+	resp, err := c.hc.Do(hreq)
+	if err != nil {
+		return answer{}, ClassRetry, 0, redactURLError(err), tok.AccessToken
+	}
+	buf := respPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer respPool.Put(buf)
+	_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, 16<<20))
+	resp.Body.Close()
+	retryAfter := parseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now())
+	var ans answer
+	decErr := json.Unmarshal(buf.Bytes(), &ans)
+	if resp.StatusCode != http.StatusOK {
+		class := ClassifyHTTP(resp.StatusCode)
+		msg := fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		if decErr == nil && ans.Message != "" {
+			msg += ": " + ans.Message
+		}
+		if class == ClassCredential {
+			msg += "; check tiktok.api_base"
+		}
+		// No token returned: a wrong path or host is no reason to refresh the token.
+		return answer{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}, class, retryAfter,
+			&CredentialError{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}, ""
+	}
+	if rerr != nil {
+		return answer{}, ClassRetry, retryAfter, fmt.Errorf("reading the answer: %w", rerr), tok.AccessToken
+	}
+	if decErr != nil {
+		// A 200 that is not TikTok's envelope: a proxy or a cut-off body. Transient.
+		return answer{}, ClassRetry, retryAfter, fmt.Errorf("answer is not TikTok's JSON envelope: %w", decErr), tok.AccessToken
+	}
+	if ans.Data != nil {
+		ans.Data = append(json.RawMessage(nil), ans.Data...) // buf goes back to the pool
+	}
+	class := Classify(ans.Code)
+	var cause error
+	if class == ClassRetry {
+		cause = fmt.Errorf("tiktok code %d: %s (request_id %s)", ans.Code, ans.Message, ans.RequestID)
+	}
+	return ans, class, retryAfter, cause, tok.AccessToken
+}
+
+// redactURLError keeps the failure but not the query string (it carries ids, and a
+// future endpoint might carry more).
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		u, perr := url.Parse(ue.URL)
+		if perr == nil {
+			u.RawQuery = ""
+			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+		}
+	}
+	return err
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// StaticToken is the token source of a long-term access token (the common case):
+// TikTok Marketing API tokens do not expire on a timer, they are revoked.
+func StaticToken(token string) oauth2.TokenSource {
+	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "Access-Token"})
+}

@@ -1,21 +1,202 @@
 package tiktokclient
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/oauth2"
+)
+
+// DefaultAPIBase is TikTok's Business API host.
+const DefaultAPIBase = "https://business-api.tiktok.com"
 
 // ErrGaveUp is wrapped by Send's error when retryable failures lasted max elapsed.
 var ErrGaveUp = errors.New("tiktok: gave up after retrying for max elapsed")
 
 // CredentialError is a credential or configuration answer: no event is at fault.
+// Its text carries TikTok's code, message and request_id, never a token or secret.
 type CredentialError struct {
 	Code      int
 	Message   string
 	RequestID string
 }
 
-func (e *CredentialError) Error() string { return "TODO" }
+func (e *CredentialError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "tiktok refused the credentials or configuration (code %d", e.Code)
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, ", request_id %s", e.RequestID)
+	}
+	b.WriteString("); check the access token and the destination's advertiser_id and event_source_id")
+	return b.String()
+}
+
+// Clock is the time source of retries: Now for max elapsed, Sleep for the waits
+// between attempts. Tests inject one that advances instantly.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx is done (then it returns ctx.Err()).
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // Client is safe for concurrent use.
-type Client struct{}
+type Client struct {
+	base           string
+	ts             oauth2.TokenSource
+	hc             *http.Client
+	limiter        *Limiter
+	maxElapsed     time.Duration
+	initial        time.Duration
+	maxInterval    time.Duration
+	rateLimitFloor time.Duration
+	checkElapsed   time.Duration
+	userAgent      string
+	log            zerolog.Logger
+	timeout        time.Duration
+	clock          Clock
+}
 
 // Option configures a Client.
 type Option func(*Client)
+
+// WithBaseURL sets the API base (default DefaultAPIBase), e.g. a tiktoktest server's URL.
+func WithBaseURL(base string) Option {
+	return func(c *Client) { c.base = strings.TrimRight(base, "/") }
+}
+
+// WithTokenSource sets where access tokens come from: StaticToken for a long-term
+// token, NewRefreshTokenSource for the OAuth refresh flow. A source that implements
+// Invalidator is refreshed once when TikTok refuses its token.
+func WithTokenSource(ts oauth2.TokenSource) Option { return func(c *Client) { c.ts = ts } }
+
+// WithHTTPClient replaces the tuned default HTTP client.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithLimiter shares one process-wide limiter among all destinations' clients.
+func WithLimiter(l *Limiter) Option { return func(c *Client) { c.limiter = l } }
+
+// WithMaxElapsed bounds how long one request is retried before Send gives up
+// (default 15m).
+func WithMaxElapsed(d time.Duration) Option { return func(c *Client) { c.maxElapsed = d } }
+
+// WithInitialInterval sets the first retry delay (default 500ms); the delay grows
+// ×2 with ±50 % jitter up to one minute.
+func WithInitialInterval(d time.Duration) Option { return func(c *Client) { c.initial = d } }
+
+// WithRateLimitFloor sets the least delay after TikTok's rate-limit codes (default 1s,
+// as TikTok sends no Retry-After). Only tests should lower it.
+func WithRateLimitFloor(d time.Duration) Option {
+	return func(c *Client) { c.rateLimitFloor = d }
+}
+
+// WithUserAgent sets the User-Agent (default "tiktok-events-worker/<version>").
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// WithLogger sets the logger (default: none). Tokens and secrets are never logged.
+func WithLogger(l zerolog.Logger) Option { return func(c *Client) { c.log = l } }
+
+// WithRequestTimeout bounds one HTTP attempt (default 30s); a timeout is retried.
+func WithRequestTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
+
+// WithClock injects the clock retries wait on (tests: one that does not sleep).
+func WithClock(clk Clock) Option { return func(c *Client) { c.clock = clk } }
+
+// WithCheckMaxElapsed bounds how long Check retries transient failures (default 30s,
+// at most max elapsed): a connection check should answer promptly.
+func WithCheckMaxElapsed(d time.Duration) Option {
+	return func(c *Client) { c.checkElapsed = d }
+}
+
+// New builds a Client. Without WithTokenSource it fails: every call needs a token.
+func New(opts ...Option) (*Client, error) {
+	c := &Client{
+		base:           DefaultAPIBase,
+		maxElapsed:     15 * time.Minute,
+		initial:        500 * time.Millisecond,
+		maxInterval:    time.Minute,
+		rateLimitFloor: time.Second,
+		checkElapsed:   30 * time.Second,
+		userAgent:      "tiktok-events-worker/" + buildVersion(),
+		log:            zerolog.Nop(),
+		timeout:        30 * time.Second,
+		clock:          realClock{},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.ts == nil {
+		return nil, errors.New("tiktokclient: no token source: configure an access token (tiktok.access_token_env) or the OAuth refresh flow")
+	}
+	if c.base == "" {
+		return nil, errors.New("tiktokclient: empty API base: set tiktok.api_base")
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Transport: NewTransport(64)}
+	}
+	if c.maxElapsed <= 0 || c.initial <= 0 {
+		return nil, errors.New("tiktokclient: max elapsed and initial interval must be positive")
+	}
+	if c.maxInterval < c.initial {
+		c.maxInterval = c.initial
+	}
+	if c.checkElapsed > c.maxElapsed {
+		c.checkElapsed = c.maxElapsed
+	}
+	return c, nil
+}
+
+// NewTransport is the tuned transport New uses: keep-alive connections, at least
+// maxConnsPerHost idle ones kept per host (size it ≥ requests in flight), bounded
+// dial/TLS/header waits, and no compression (TikTok documents none).
+func NewTransport(maxConnsPerHost int) *http.Transport {
+	if maxConnsPerHost < 4 {
+		maxConnsPerHost = 4
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4 * maxConnsPerHost,
+		MaxIdleConnsPerHost:   maxConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		DisableCompression:    true,
+	}
+}
+
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

@@ -1,0 +1,187 @@
+package tiktokclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// Paths of the connection check (SPEC §4).
+const (
+	AdvertiserInfoPath = "/open_api/v1.3/advertiser/info/"
+	PixelListPath      = "/open_api/v1.3/pixel/list/"
+	OfflineGetPath     = "/open_api/v1.3/offline/get/"
+	OfflineUpdatePath  = "/open_api/v1.3/offline/update/"
+)
+
+// Target is what a destination sends to: the subject of a connection check.
+type Target struct {
+	AdvertiserID  string
+	EventSource   string // "web" or "offline"
+	EventSourceID string // Pixel code (web) or offline event set id
+	AutoTracking  bool   // offline only: turn auto_tracking on for the event set
+}
+
+// Describe names the target in plain words: "offline event set 123 of advertiser 456".
+func (t Target) Describe() string {
+	kind := "Pixel"
+	if t.EventSource == "offline" {
+		kind = "offline event set"
+	}
+	return fmt.Sprintf("%s %s of advertiser %s", kind, t.EventSourceID, t.AdvertiserID)
+}
+
+// tokenCodes are the answers that mean the token itself is refused.
+var tokenCodes = map[int]bool{40101: true, 40102: true, 40104: true, 40105: true, 40106: true, 40107: true}
+
+// Check is the connection check: the token works, the advertiser is reachable, the
+// event source exists for it (and, for an offline set with AutoTracking, sets
+// auto_tracking). Each failure names the setting at fault in plain words; a
+// credential or configuration answer is wrapped *CredentialError (errors.As), a
+// TikTok that does not answer for the check's max elapsed wraps ErrGaveUp.
+func (c *Client) Check(ctx context.Context, t Target) error {
+	if t.AdvertiserID == "" {
+		return errors.New("advertiser_id is empty")
+	}
+	if t.EventSourceID == "" {
+		return errors.New("event_source_id is empty")
+	}
+	if t.EventSource != "web" && t.EventSource != "offline" {
+		return fmt.Errorf("event_source %q must be web or offline", t.EventSource)
+	}
+	var st callState
+	q := url.Values{"advertiser_ids": {jsonArray(t.AdvertiserID)}}
+	ans, err := c.checkCall(ctx, http.MethodGet, AdvertiserInfoPath, q, nil, &st)
+	if err != nil {
+		var ce *CredentialError
+		if errors.As(err, &ce) && tokenCodes[ce.Code] {
+			return fmt.Errorf("the access token was refused: %w", err)
+		}
+		return fmt.Errorf("advertiser_id %s is not reachable with this access token: %w", t.AdvertiserID, err)
+	}
+	var adv struct {
+		List []struct {
+			AdvertiserID json.Number `json:"advertiser_id"`
+		} `json:"list"`
+	}
+	if err := c.decodeOK(ans, &adv); err != nil {
+		return fmt.Errorf("advertiser_id %s: %w", t.AdvertiserID, err)
+	}
+	found := false
+	for _, a := range adv.List {
+		found = found || a.AdvertiserID.String() == t.AdvertiserID
+	}
+	if !found {
+		return fmt.Errorf("advertiser_id %s was not found, or this access token may not use it", t.AdvertiserID)
+	}
+	isPixel, err := c.hasPixel(ctx, t, &st)
+	if err != nil {
+		return err
+	}
+	if t.EventSource == "web" {
+		if isPixel {
+			return nil
+		}
+		hint := "for offline events use the offline event set id and event_source offline"
+		if isSet, err := c.hasEventSet(ctx, t, &st); err == nil && isSet {
+			hint = "it is an offline event set: set event_source: offline"
+		}
+		return fmt.Errorf("event_source_id %s is not a Pixel code of advertiser %s; %s", t.EventSourceID, t.AdvertiserID, hint)
+	}
+	isSet, err := c.hasEventSet(ctx, t, &st)
+	if err != nil {
+		return err
+	}
+	if !isSet {
+		hint := "for web events use the Pixel code"
+		if isPixel {
+			hint = "it is a Pixel code: set event_source: web"
+		}
+		return fmt.Errorf("event_source_id %s is not an offline event set of advertiser %s; %s", t.EventSourceID, t.AdvertiserID, hint)
+	}
+	if t.AutoTracking {
+		body, _ := json.Marshal(struct {
+			AdvertiserID string `json:"advertiser_id"`
+			EventSetID   string `json:"event_set_id"`
+			AutoTracking bool   `json:"auto_tracking"`
+		}{t.AdvertiserID, t.EventSourceID, true})
+		ans, err := c.checkCall(ctx, http.MethodPost, OfflineUpdatePath, nil, body, &st)
+		if err == nil {
+			err = c.decodeOK(ans, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("auto_tracking: turning it on for offline event set %s failed: %w", t.EventSourceID, err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) hasPixel(ctx context.Context, t Target, st *callState) (bool, error) {
+	q := url.Values{"advertiser_id": {t.AdvertiserID}, "code": {t.EventSourceID}}
+	ans, err := c.checkCall(ctx, http.MethodGet, PixelListPath, q, nil, st)
+	var px struct {
+		Pixels []struct {
+			PixelCode string `json:"pixel_code"`
+		} `json:"pixels"`
+	}
+	if err == nil {
+		err = c.decodeOK(ans, &px)
+	}
+	if err != nil {
+		return false, fmt.Errorf("listing the Pixels of advertiser %s: %w", t.AdvertiserID, err)
+	}
+	for _, p := range px.Pixels {
+		if p.PixelCode == t.EventSourceID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (c *Client) hasEventSet(ctx context.Context, t Target, st *callState) (bool, error) {
+	q := url.Values{"advertiser_id": {t.AdvertiserID}, "event_set_ids": {jsonArray(t.EventSourceID)}}
+	ans, err := c.checkCall(ctx, http.MethodGet, OfflineGetPath, q, nil, st)
+	var sets struct {
+		List []struct {
+			EventSetID json.Number `json:"event_set_id"`
+		} `json:"event_set_list"`
+	}
+	if err == nil {
+		err = c.decodeOK(ans, &sets)
+	}
+	if err != nil {
+		return false, fmt.Errorf("listing the offline event sets of advertiser %s: %w", t.AdvertiserID, err)
+	}
+	for _, s := range sets.List {
+		if s.EventSetID.String() == t.EventSourceID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (c *Client) checkCall(ctx context.Context, method, path string, q url.Values, body []byte, st *callState) (answer, error) {
+	return c.callFor(ctx, method, path, q, body, st, c.checkElapsed)
+}
+
+// decodeOK turns a bad-events answer of a check call (TikTok refused a parameter)
+// into an error and decodes data into v.
+func (c *Client) decodeOK(ans answer, v any) error {
+	if Classify(ans.Code) != ClassSuccess {
+		return fmt.Errorf("tiktok code %d: %s (request_id %s)", ans.Code, ans.Message, ans.RequestID)
+	}
+	if v == nil || len(ans.Data) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(ans.Data, v); err != nil {
+		return fmt.Errorf("unexpected answer (request_id %s): %w", ans.RequestID, err)
+	}
+	return nil
+}
+
+// jsonArray encodes one id as the JSON array TikTok wants in list parameters.
+func jsonArray(id string) string { return "[" + strconv.Quote(id) + "]" }
