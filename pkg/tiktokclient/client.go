@@ -111,9 +111,11 @@ type sender struct {
 // request per bisection level. It reports whether the range was accepted whole.
 func (s *sender) settle(ctx context.Context, lo, hi int, knownBad *answer) (bool, error) {
 	var ans answer
-	if knownBad != nil {
+	if knownBad != nil && hi-lo > 1 {
 		ans = *knownBad
 	} else {
+		// A single event is always sent on its own, even when known bad: it is
+		// rejected on its own answer only, with TikTok's message for it.
 		sub := Request{EventSource: s.req.EventSource, EventSourceID: s.req.EventSourceID,
 			TestEventCode: s.req.TestEventCode, Events: s.req.Events[lo:hi]}
 		bp := bodyPool.Get().(*[]byte)
@@ -131,7 +133,7 @@ func (s *sender) settle(ctx context.Context, lo, hi int, knownBad *answer) (bool
 		for i := lo; i < hi; i++ {
 			s.res.Outcomes[i] = Outcome{Status: Accepted, RequestID: ans.RequestID}
 		}
-		return knownBad == nil, nil
+		return true, nil
 	}
 	// A bad-events answer (call returns no other class without an error).
 	if hi-lo == 1 {

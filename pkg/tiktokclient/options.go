@@ -99,7 +99,8 @@ func WithTokenSource(ts oauth2.TokenSource) Option { return func(c *Client) { c.
 // WithHTTPClient replaces the tuned default HTTP client.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
-// WithLimiter shares one process-wide limiter among all destinations' clients.
+// WithLimiter shares one process-wide limiter among all destinations' clients
+// (default: a limiter of 1,000 requests/s for this client alone).
 func WithLimiter(l *Limiter) Option { return func(c *Client) { c.limiter = l } }
 
 // WithMaxElapsed bounds how long one request is retried before Send gives up
@@ -156,6 +157,9 @@ func New(opts ...Option) (*Client, error) {
 	}
 	if c.base == "" {
 		return nil, errors.New("tiktokclient: empty API base: set tiktok.api_base")
+	}
+	if c.limiter == nil {
+		c.limiter = NewLimiter(1000) // a client alone is still polite; share one per process
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: NewTransport(64)}
