@@ -7,8 +7,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,7 +143,6 @@ func TestSendCodeFamilies(t *testing.T) {
 		})
 	}
 }
-
 
 func TestRetriesThenSuccessBackOffExponentially(t *testing.T) {
 	srv := tiktoktest.NewServer()

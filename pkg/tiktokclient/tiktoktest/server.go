@@ -665,7 +665,10 @@ type codeRecorder struct {
 	buf    bytes.Buffer
 }
 
-func (c *codeRecorder) WriteHeader(status int) { c.status = status; c.ResponseWriter.WriteHeader(status) }
+func (c *codeRecorder) WriteHeader(status int) {
+	c.status = status
+	c.ResponseWriter.WriteHeader(status)
+}
 func (c *codeRecorder) Write(b []byte) (int, error) {
 	c.buf.Write(b)
 	return c.ResponseWriter.Write(b)
