@@ -87,12 +87,12 @@ func TestBisectRejectsInvalidEventWithTikTokMessage(t *testing.T) {
 	}
 }
 
-// More than 1,000 events is refused whole; bisection sends the halves.
+// More than 1,000 events are sent as requests of at most 1,000.
 func TestOversizedRequestIsSplit(t *testing.T) {
 	srv := tiktoktest.NewServer()
 	defer srv.Close()
 	res, err := newClient(t, srv, newFakeClock()).Send(context.Background(), offlineRequest(1500))
-	if err != nil || count(res, tiktokclient.Accepted) != 1500 || res.Requests != 3 {
+	if err != nil || count(res, tiktokclient.Accepted) != 1500 || res.Requests != 2 {
 		t.Fatalf("err %v, accepted %d in %d requests", err, count(res, tiktokclient.Accepted), res.Requests)
 	}
 }

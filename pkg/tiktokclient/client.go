@@ -93,9 +93,18 @@ func (c *Client) Send(ctx context.Context, req Request) (Result, error) {
 	if len(req.Events) == 0 {
 		return s.res, nil
 	}
-	_, err := s.settle(ctx, 0, len(req.Events), nil)
-	return s.res, err
+	// TikTok refuses more than MaxEvents whole; cut such a request up front rather
+	// than let bisection discover the limit.
+	for lo := 0; lo < len(req.Events); lo += MaxEvents {
+		if _, err := s.settle(ctx, lo, min(lo+MaxEvents, len(req.Events)), nil); err != nil {
+			return s.res, err
+		}
+	}
+	return s.res, nil
 }
+
+// MaxEvents is the most events TikTok takes in one request.
+const MaxEvents = 1000
 
 // sender is the state of one Send: the outcomes so far, and whether the token was
 // already refreshed (once per Send, so a revoked token cannot loop).
