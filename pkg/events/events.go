@@ -81,6 +81,20 @@ type Result struct {
 	Events     []Event  // in order of first appearance
 	Rejects    []Reject // rows that produced no event
 	Duplicates []int    // rows identical to a row already merged into an event
+
+	// Ignored lists the columns this Transformer ignored for the first time during
+	// this call (unknown columns, web-only columns on an offline destination, value),
+	// so the caller can log each name once. Names only, never values.
+	Ignored []IgnoredColumn
+
+	buf    []byte // backing store of Events[].JSON
+	rowIdx []int  // backing store of Events[].Rows
+}
+
+// IgnoredColumn is a column name the transform does not read, and why.
+type IgnoredColumn struct {
+	Name string
+	Why  string
 }
 
 // ErrMalformed is wrapped by the error Transformer.Message returns when the message is

@@ -1,0 +1,56 @@
+package events_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
+)
+
+// A message of two line items of one order becomes one event; the value is computed
+// exactly from price × quantity.
+func ExampleTransformer_Message() {
+	tr, err := events.NewTransformer(events.Config{
+		EventSource:    events.SourceOffline,
+		FixedEventName: "Purchase",
+		Now:            func() time.Time { return time.Date(2025, 11, 24, 12, 0, 0, 0, time.UTC) },
+	})
+	if err != nil {
+		panic(err)
+	}
+	msg := []byte(`[
+	 {"timestamp":"2025-11-24T10:26:40Z","event_id":"o-1","email":"Ann@Example.com ","content_id":"sku-1","price":"19.99","quantity":3,"order_id":"o-1"},
+	 {"timestamp":"2025-11-24T10:26:40Z","event_id":"o-1","email":"Ann@Example.com ","content_id":"sku-2","price":0.5,"quantity":2,"order_id":"o-1"}]`)
+	var res events.Result
+	if err := tr.Message(msg, &res); err != nil {
+		panic(err)
+	}
+	for _, ev := range res.Events {
+		fmt.Printf("rows %v: %s\n", ev.Rows, ev.JSON)
+	}
+	// Output:
+	// rows [0 1]: {"event":"Purchase","event_time":1763980000,"event_id":"o-1","user":{"email":"71d4f55f72fa128dfb468a1a3901507c804b74316488744d769d7f4b16696476"},"properties":{"contents":[{"content_id":"sku-1","price":19.99,"quantity":3},{"content_id":"sku-2","price":0.5,"quantity":2}],"content_type":"product","currency":"USD","value":60.97,"order_id":"o-1"}}
+}
+
+// Rejected rows name the column at fault and never echo a PII value.
+func ExampleTransformer_Message_rejects() {
+	tr, _ := events.NewTransformer(events.Config{
+		EventSource: events.SourceWeb,
+		Now:         func() time.Time { return time.Date(2025, 11, 24, 12, 0, 0, 0, time.UTC) },
+	})
+	msg := []byte(`[
+	 {"timestamp":1763980000,"event":"purchase","email":"a@b.co","page_url":"https://shop.example/"},
+	 {"timestamp":1763980000,"event":"Purchase","email":"not-an-address","page_url":"https://shop.example/"},
+	 {"timestamp":1700000000,"event":"Purchase","email":"a@b.co","page_url":"https://shop.example/"}]`)
+	var res events.Result
+	_ = tr.Message(msg, &res)
+	for _, r := range res.Rejects {
+		fmt.Printf("row %d %s %s\n", r.Row, r.Reason, r.Field)
+	}
+	fmt.Println(res.Rejects[0].Err)
+	// Output:
+	// row 0 invalid_row event
+	// row 1 invalid_row email
+	// row 2 outside_window timestamp
+	// event: "purchase" is not a TikTok event name; did you mean "Purchase"?
+}
