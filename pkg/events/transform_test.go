@@ -30,7 +30,9 @@ func expand(s string) string {
 	})
 }
 
-func offline() Config { return Config{EventSource: SourceOffline, FixedEventName: "Purchase", Now: clock} }
+func offline() Config {
+	return Config{EventSource: SourceOffline, FixedEventName: "Purchase", Now: clock}
+}
 func web() Config {
 	return Config{EventSource: SourceWeb, Now: clock}
 }
@@ -130,7 +132,7 @@ func TestRules(t *testing.T) {
 			want: `{"event":"Purchase","event_time":1763980000,"event_id":"` + strings.Repeat("x", 64) + `","user":{"email":"{sha:a@b.co}"}}`},
 		{name: "event_id 65 chars", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"` + strings.Repeat("x", 65) + `","email":"a@b.co"}`, reason: ReasonInvalidRow, field: "event_id"},
 		{name: "event_id generated", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","phone":"+1 (415) 555-2671"}`,
-			want: `{"event":"Purchase","event_time":1763980000,"event_id":"` + sha(sha("a@b.co")+"|"+sha("+14155552671")+"|Purchase|1763980000")[:36] + `","user":{"email":"{sha:a@b.co}","phone":"{sha:+14155552671}"}}`},
+			want: `{"event":"Purchase","event_time":1763980000,"event_id":"` + sha(sha("a@b.co") + "|" + sha("+14155552671") + "|Purchase|1763980000")[:36] + `","user":{"email":"{sha:a@b.co}","phone":"{sha:+14155552671}"}}`},
 		// email and phone
 		{name: "email normalized", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"  Ann@Example.COM "}`,
 			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:ann@example.com}"}}`},
