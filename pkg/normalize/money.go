@@ -56,17 +56,29 @@ func ParseDecimal(field string, raw []byte) (Decimal, error) {
 		kept++
 	}
 	if i < len(v) && v[i] == '.' {
+		// Zeros after the point count only once a non-zero digit follows them, so
+		// "1.50000000000000000000" is 1.5, not too many digits.
+		zeros := 0
 		for i++; i < len(v) && '0' <= v[i] && v[i] <= '9'; i++ {
 			digits++
-			scale++
-			if kept == 0 && v[i] == '0' {
+			if v[i] == '0' {
+				if kept == 0 {
+					scale++
+				} else {
+					zeros++
+				}
 				continue
 			}
-			if kept == maxDigits {
-				return Decimal{}, fieldErr(field, "has more than 18 significant digits")
+			for ; zeros >= 0; zeros-- {
+				if kept == maxDigits {
+					return Decimal{}, fieldErr(field, "has more than 18 significant digits")
+				}
+				units *= 10
+				kept++
+				scale++
 			}
-			units = units*10 + int64(v[i]-'0')
-			kept++
+			zeros = 0
+			units += int64(v[i] - '0')
 		}
 	}
 	if digits == 0 {
