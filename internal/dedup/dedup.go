@@ -1,5 +1,3 @@
-// Package dedup remembers which event ids TikTok has accepted, per destination, so a
-// redelivered or re-published row is not sent twice (SPEC §5).
 package dedup
 
 import (

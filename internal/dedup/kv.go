@@ -1,0 +1,360 @@
+package dedup
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+const (
+	// batchSize is how many keys one batch get asks for. The server answers at most
+	// 1024 messages per multi-subject direct get (maxAllowedResponses in
+	// nats-server's getDirectMulti) and fails the whole request beyond that.
+	batchSize = 1000
+	// markWindow is how many marker publishes are in flight at once: below the
+	// client's default async-publish limit (4000), which other publishers on the same
+	// connection (dead letters) share.
+	markWindow = 2000
+	// defaultConcurrency bounds the batch gets (or, on an old server, the single
+	// gets) of one call that run at once.
+	defaultConcurrency = 4
+	fallbackGets       = 16
+	// defaultTimeout bounds a call whose context has no deadline: a batch get
+	// that never sees its end-of-batch must be an error, not a silent "not seen".
+	defaultTimeout = 30 * time.Second
+)
+
+// Option configures the store NewKV returns.
+type Option func(*kvStore)
+
+// WithClock sets the clock that decides whether a marker outlived the bucket's TTL
+// but has not been removed by the server yet. The default is time.Now.
+func WithClock(now func() time.Time) Option { return func(s *kvStore) { s.now = now } }
+
+// WithTTL sets the marker lifetime instead of reading it from the bucket's
+// configuration on first use. 0 means markers never expire.
+func WithTTL(ttl time.Duration) Option {
+	return func(s *kvStore) { s.ttl, s.ttlKnown = ttl, true }
+}
+
+// WithConcurrency bounds how many batch gets one Seen call runs at once (default 4).
+func WithConcurrency(n int) Option {
+	return func(s *kvStore) {
+		if n > 0 {
+			s.conc = n
+		}
+	}
+}
+
+type kvStore struct {
+	js         jetstream.JetStream
+	bucket     string
+	stream     string // KV_<bucket>
+	subjPrefix string // $KV.<bucket>.
+	now        func() time.Time
+	conc       int
+
+	mu       sync.Mutex
+	kv       jetstream.KeyValue
+	ttl      time.Duration
+	ttlKnown bool
+}
+
+// NewKV returns a Store in the JetStream key-value bucket (created by broker.Ensure).
+// It needs no round trip until it is used.
+func NewKV(js jetstream.JetStream, bucket string, opts ...Option) Store {
+	s := &kvStore{
+		js:         js,
+		bucket:     bucket,
+		stream:     "KV_" + bucket,
+		subjPrefix: "$KV." + bucket + ".",
+		now:        time.Now,
+		conc:       defaultConcurrency,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Key is the bucket key of event id for destination dest: dest + "." + the id in
+// unpadded base64url. KV keys allow only [-/_=.a-zA-Z0-9] and '.' separates subject
+// tokens, so the raw id cannot be used: base64url maps any id, whatever its bytes, to
+// one token of [-_A-Za-z0-9], reversibly. The empty id, whose encoding is empty, is
+// "=", which no encoding produces.
+func Key(dest, id string) (string, error) {
+	if !validDest(dest) {
+		return "", fmt.Errorf("destination %q: a name must be letters, digits, '-' or '_'", dest)
+	}
+	if id == "" {
+		return dest + ".=", nil
+	}
+	return dest + "." + base64.RawURLEncoding.EncodeToString([]byte(id)), nil
+}
+
+func validDest(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// handle returns the bucket and the markers' lifetime, looking both up once.
+func (s *kvStore) handle(ctx context.Context) (jetstream.KeyValue, time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kv == nil {
+		kv, err := s.js.KeyValue(ctx, s.bucket)
+		if err != nil {
+			return nil, 0, fmt.Errorf("dedup bucket %s: %w (it is created at start by the worker's topology setup)", s.bucket, err)
+		}
+		s.kv = kv
+	}
+	if !s.ttlKnown {
+		st, err := s.kv.Status(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("dedup bucket %s status: %w", s.bucket, err)
+		}
+		s.ttl, s.ttlKnown = st.TTL(), true
+	}
+	return s.kv, s.ttl, nil
+}
+
+// live reports whether a stored message is a marker in force: not a delete or purge
+// marker, not a server limit marker, and not older than the bucket's TTL (the server
+// removes expired messages on a timer, so one may still be read shortly after).
+func (s *kvStore) live(op, marker string, stored time.Time, ttl time.Duration) bool {
+	if op == "DEL" || op == "PURGE" || marker != "" {
+		return false
+	}
+	return ttl <= 0 || s.now().Sub(stored) < ttl
+}
+
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, defaultTimeout)
+}
+
+// Seen looks ids up in batches of up to 1,000 keys, each one request answered by a
+// stream of messages (a multi-subject direct get, nats-server ≥ 2.11), several batches
+// at once. On a server without batch gets it falls back to single gets, 16 at once.
+func (s *kvStore) Seen(ctx context.Context, dest string, ids []string) ([]bool, error) {
+	seen := make([]bool, len(ids))
+	if len(ids) == 0 {
+		return seen, nil
+	}
+	if _, err := Key(dest, ""); err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	kv, ttl, err := s.handle(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	// One subject per distinct id; idx maps it back to every position it holds.
+	idx := make(map[string][]int, len(ids))
+	subjects := make([]string, 0, len(ids))
+	for i, id := range ids {
+		k, _ := Key(dest, id)
+		subj := s.subjPrefix + k
+		if _, ok := idx[subj]; !ok {
+			subjects = append(subjects, subj)
+		}
+		idx[subj] = append(idx[subj], i)
+	}
+	// Batches cover disjoint subjects, so each writes disjoint elements of seen.
+	found := func(subj string) {
+		for _, i := range idx[subj] {
+			seen[i] = true
+		}
+	}
+
+	var (
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, s.conc)
+		emu  sync.Mutex
+		errs []error
+	)
+	for start := 0; start < len(subjects); start += batchSize {
+		chunk := subjects[start:min(start+batchSize, len(subjects))]
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return nil, fmt.Errorf("dedup lookup for %s: %w", dest, ctx.Err())
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := s.seenBatch(ctx, chunk, ttl, found)
+			// An old server answers a batch get it does not know with a bad-request
+			// status; a stream without direct gets does not answer at all.
+			if errors.Is(err, jetstreamext.ErrBatchUnsupported) || errors.Is(err, nats.ErrNoResponders) {
+				err = s.seenSingly(ctx, kv, chunk, ttl, found)
+			}
+			if err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+				cancel() // the call fails anyway: stop the other batches
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("dedup lookup of %d ids for %s: %w", len(ids), dest, errors.Join(errs...))
+	}
+	return seen, nil
+}
+
+func (s *kvStore) seenBatch(ctx context.Context, subjects []string, ttl time.Duration, found func(string)) error {
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, s.stream, subjects)
+	if err != nil {
+		return err
+	}
+	for m, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			return nil // none of these keys has a marker
+		}
+		if err != nil {
+			return err
+		}
+		if s.live(m.Header.Get("KV-Operation"), m.Header.Get("Nats-Marker-Reason"), m.Time, ttl) {
+			found(m.Subject)
+		}
+	}
+	// The iterator also ends, silently, when the context ends before the
+	// end-of-batch message: an incomplete answer must not read as "not seen".
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("batch get of %d keys did not complete: %w", len(subjects), err)
+	}
+	return nil
+}
+
+// seenSingly is the fallback for servers without batch gets: single gets, several at
+// once.
+func (s *kvStore) seenSingly(ctx context.Context, kv jetstream.KeyValue, subjects []string, ttl time.Duration, found func(string)) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, fallbackGets)
+	)
+	for _, subj := range subjects {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			e, err := kv.Get(ctx, subj[len(s.subjPrefix):])
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+			case err != nil:
+				errs = append(errs, err)
+			case s.live("", "", e.Created(), ttl):
+				found(subj)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Mark publishes every marker without waiting, then waits for all the acks: one
+// round trip for the whole batch (per 2,000 markers), not one per key.
+func (s *kvStore) Mark(ctx context.Context, dest string, receipts []Receipt) error {
+	if len(receipts) == 0 {
+		return nil
+	}
+	if _, err := Key(dest, ""); err != nil {
+		return err
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	var errs []error
+	futures := make([]jetstream.PubAckFuture, 0, min(len(receipts), markWindow))
+	for start := 0; start < len(receipts); start += markWindow {
+		futures = futures[:0]
+		for i, r := range receipts[start:min(start+markWindow, len(receipts))] {
+			k, _ := Key(dest, r.EventID)
+			v, err := json.Marshal(r)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("marker %d: %w", start+i, err))
+				continue
+			}
+			f, err := s.js.PublishAsync(s.subjPrefix+k, v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("marker %d: %w", start+i, err))
+				continue
+			}
+			futures = append(futures, f)
+		}
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				errs = append(errs, err)
+			case <-ctx.Done():
+				errs = append(errs, ctx.Err())
+				return fmt.Errorf("dedup markers for %s: %d of %d not acknowledged: %w", dest, len(receipts)-start, len(receipts), errors.Join(errs...))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("dedup markers for %s: %d of %d failed: %w", dest, len(errs), len(receipts), errors.Join(errs...))
+	}
+	return nil
+}
+
+// Lookup returns the receipt of one event id.
+func (s *kvStore) Lookup(ctx context.Context, dest, id string) (Receipt, bool, error) {
+	k, err := Key(dest, id)
+	if err != nil {
+		return Receipt{}, false, err
+	}
+	kv, ttl, err := s.handle(ctx)
+	if err != nil {
+		return Receipt{}, false, err
+	}
+	e, err := kv.Get(ctx, k)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Receipt{}, false, nil
+	}
+	if err != nil {
+		return Receipt{}, false, fmt.Errorf("dedup lookup for %s: %w", dest, err)
+	}
+	if !s.live("", "", e.Created(), ttl) {
+		return Receipt{}, false, nil
+	}
+	var r Receipt
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return Receipt{}, false, fmt.Errorf("dedup receipt for %s (revision %d) is not a receipt: %w", dest, e.Revision(), err)
+	}
+	r.EventID = id
+	return r, true, nil
+}
