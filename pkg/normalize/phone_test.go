@@ -3,6 +3,7 @@ package normalize
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -150,6 +151,45 @@ func TestPhoneMatchesPhonenumbersEveryCallingCode(t *testing.T) {
 				}
 				checkAgainstReference(t, p, fmt.Sprintf("+%d%s", cc, nsn))
 			}
+		}
+	}
+}
+
+// TestPhoneRandomFastAlphabet compares both paths on random strings drawn from the
+// fast path's own alphabet: half free-form, half built like real numbers (a prefix,
+// 7 to 13 digits, separators sprinkled in). That is the region of input space where
+// a wrong proof in the fast path would show.
+func TestPhoneRandomFastAlphabet(t *testing.T) {
+	const alphabet = "0123456789012345678911111+ -.()\t"
+	const seps = " -.() \t"
+	prefixes := []string{"", "", "+", "+1", "1", "++", " +", "(", "\t", "+44", "0", "00", "011"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	ps := phonesForRegions(t)
+	n := 4000
+	if testing.Short() {
+		n = 500
+	}
+	for range n {
+		var b []byte
+		if rng.IntN(2) == 0 {
+			b = make([]byte, 1+rng.IntN(18))
+			for i := range b {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+		} else {
+			b = append(b, prefixes[rng.IntN(len(prefixes))]...)
+			for range 7 + rng.IntN(7) {
+				if rng.IntN(4) == 0 {
+					b = append(b, seps[rng.IntN(len(seps))])
+				}
+				b = append(b, byte('0'+rng.IntN(10)))
+			}
+			if rng.IntN(4) == 0 {
+				b = append(b, seps[rng.IntN(len(seps))])
+			}
+		}
+		for _, p := range ps {
+			checkAgainstReference(t, p, string(b))
 		}
 	}
 }
