@@ -627,8 +627,11 @@ func (t *Transformer) validate(idx int) {
 func isLetter(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
 
 func fmtWindow(sec int64) string {
-	if sec%86400 == 0 {
+	switch {
+	case sec%86400 == 0:
 		return strconv.FormatInt(sec/86400, 10) + "-day"
+	case sec%3600 == 0:
+		return strconv.FormatInt(sec/3600, 10) + "-hour"
 	}
 	return (time.Duration(sec) * time.Second).String()
 }
@@ -832,4 +835,14 @@ func (t *Transformer) sameRow(a, b *row) bool {
 		}
 	}
 	return true
+}
+
+// AddMalformed adds a row that could not be decoded at all (a line that is not JSON,
+// a CSV record with broken quotes), rejected as malformed_message with msg, and
+// returns its index. worker preview uses it so that a broken line is reported in
+// place and the run goes on.
+func (t *Transformer) AddMalformed(msg string) int {
+	idx := t.newRow()
+	t.reject(idx, ReasonMalformedMessage, "", msg)
+	return idx
 }

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/preview")
+
+const previewNow = "2025-11-24T12:00:00Z"
+
+// runPreview runs `worker preview args…` with stdin and returns stdout, stderr and the
+// exit code main would use.
+func runPreview(t testing.TB, stdin []byte, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	a := &app{stdin: bytes.NewReader(stdin), stdout: &out, stderr: &errb}
+	cmd := a.root()
+	cmd.SetArgs(append([]string{"preview"}, args...))
+	if err := cmd.Execute(); err != nil {
+		return out.String(), errb.String() + "error: " + err.Error() + "\n", exitCode(err)
+	}
+	return out.String(), errb.String(), 0
+}
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var goldenCases = []struct {
+	name  string
+	input string
+	args  []string
+}{
+	{"offline-jsonl", "offline.jsonl", []string{"--fixed-event-name", "Purchase", "--event-source-id", "7654321098765432109"}},
+	{"offline-json", "offline.json", []string{"--event-source", "offline", "--event-source-id", "7654321098765432109"}},
+	{"offline-csv", "offline.csv", []string{"--fixed-event-name", "Purchase", "--event-source-id", "7654321098765432109", "--test-event-code", "TEST123"}},
+	{"offline-csv-gb", "offline.csv", []string{"--fixed-event-name", "Purchase", "--phone-region", "GB", "--window", "1h"}},
+	{"web-jsonl", "web.jsonl", []string{"--event-source", "web", "--event-source-id", "CPIXEL1", "--limited-data-use", "--test-event-code", "TEST123"}},
+	{"web-jsonl-format-flag", "web.jsonl", []string{"--event-source", "web", "--format", "jsonl"}},
+}
+
+// TestPreviewGolden compares stdout and stderr with the golden files; run
+// `go test ./cmd/worker -run TestPreviewGolden -update` after an intended change.
+func TestPreviewGolden(t *testing.T) {
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := readFile(t, filepath.Join("..", "..", "testdata", tc.input))
+			stdout, stderr, code := runPreview(t, in, append(tc.args, "--now", previewNow)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			for _, g := range []struct{ ext, got string }{{".stdout", stdout}, {".stderr", stderr}} {
+				path := filepath.Join("testdata", "preview", tc.name+g.ext)
+				if *update {
+					if err := os.WriteFile(path, []byte(g.got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if want := string(readFile(t, path)); g.got != want {
+					t.Errorf("%s differs from %s:\n got:\n%s\nwant:\n%s", g.ext, path, g.got, want)
+				}
+			}
+			checkBodies(t, stdout)
+		})
+	}
+}
+
+// checkBodies: every stdout line is one request body with 1 to 1,000 events.
+func checkBodies(t testing.TB, stdout string) int {
+	t.Helper()
+	events := 0
+	for _, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		var body struct {
+			EventSource string            `json:"event_source"`
+			Data        []json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(line), &body); err != nil {
+			t.Fatalf("stdout line is not a JSON body: %v\n%s", err, line)
+		}
+		if len(body.Data) == 0 || len(body.Data) > 1000 {
+			t.Fatalf("a request with %d events", len(body.Data))
+		}
+		events += len(body.Data)
+	}
+	return events
+}
+
+type rejectOut struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+	Field  string `json:"field"`
+	Error  string `json:"error"`
+}
+
+type summaryOut struct {
+	Summary struct {
+		Rows       int                `json:"rows"`
+		Events     int                `json:"events"`
+		Requests   int                `json:"requests"`
+		Duplicates int                `json:"duplicates"`
+		Rejects    map[string]int     `json:"rejects"`
+		MatchKeys  map[string]float64 `json:"match_keys"`
+	} `json:"summary"`
+}
+
+func parseStderr(t testing.TB, stderr string) ([]rejectOut, summaryOut) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	var rejects []rejectOut
+	for _, l := range lines[:len(lines)-1] {
+		var r rejectOut
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("stderr line %q: %v", l, err)
+		}
+		rejects = append(rejects, r)
+	}
+	var s summaryOut
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil {
+		t.Fatalf("summary %q: %v", lines[len(lines)-1], err)
+	}
+	return rejects, s
+}
+
+// TestPreviewRejectLines: each rejected row is reported at its input line with the
+// right reason and field, in every input format.
+func TestPreviewRejectLines(t *testing.T) {
+	type rej struct {
+		line          int
+		reason, field string
+	}
+	for _, tc := range []struct {
+		input string
+		args  []string
+		want  []rej
+	}{
+		{"offline.jsonl", []string{"--fixed-event-name", "Purchase"}, []rej{
+			{5, "invalid_row", "event"}, {6, "invalid_row", "email"}, {7, "outside_window", "timestamp"},
+			{8, "future_timestamp", "timestamp"}, {9, "malformed_message", ""}, {12, "invalid_row", "phone"}}},
+		{"offline.json", nil, []rej{
+			{24, "invalid_row", "event"}, {25, "invalid_row", "timestamp"}, {26, "invalid_row", "content_id"}, {27, "malformed_message", ""}}},
+		{"offline.csv", []string{"--fixed-event-name", "Purchase"}, []rej{
+			{5, "invalid_row", "email"}, {6, "invalid_row", "price"}, {7, "invalid_row", "currency"}, {8, "invalid_row", ""}, {9, "malformed_message", ""}}},
+		{"web.jsonl", []string{"--event-source", "web"}, []rej{
+			{4, "invalid_row", "event"}, {5, "invalid_row", "page_url"}, {6, "invalid_row", "page_url"}, {7, "invalid_row", "ip"},
+			{8, "invalid_row", "email"}, {9, "invalid_row", "content_type"}}},
+	} {
+		t.Run(tc.input, func(t *testing.T) {
+			in := readFile(t, filepath.Join("..", "..", "testdata", tc.input))
+			_, stderr, code := runPreview(t, in, append(tc.args, "--now", previewNow)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			rejects, _ := parseStderr(t, stderr)
+			var got []rej
+			for _, r := range rejects {
+				got = append(got, rej{r.Line, r.Reason, r.Field})
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("rejects\n got %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPreviewNoPII: stderr never carries a raw e-mail address, phone number or
+// external id, whatever was wrong with the row.
+func TestPreviewNoPII(t *testing.T) {
+	in := `{"timestamp":"2025-11-24T11:00:00Z","event":"Lead","email":"jane.doe.example.com","page_url":"https://x.example/"}
+{"timestamp":"2025-11-24T11:00:00Z","event":"Lead","phone":"+1 555 0100 99","page_url":"https://x.example/"}
+{"timestamp":"2025-11-24T11:00:00Z","event":"Lead","external_id":"   ","page_url":"https://x.example/"}
+{"timestamp":"2020-01-01T00:00:00Z","event":"Lead","email":"old.jane@example.com","page_url":"https://x.example/"}
+{"timestamp":"2025-11-24T11:00:00Z","event":"lead","external_id":"secret-user-7","page_url":"https://x.example/"}
+`
+	_, stderr, _ := runPreview(t, []byte(in), "--event-source", "web", "--now", previewNow)
+	rejects, _ := parseStderr(t, stderr)
+	if len(rejects) != 5 {
+		t.Fatalf("rejects = %d, want 5:\n%s", len(rejects), stderr)
+	}
+	for _, v := range []string{"jane.doe", "555 0100", "5550100", "old.jane", "secret-user-7"} {
+		if strings.Contains(stderr, v) {
+			t.Errorf("stderr contains %q:\n%s", v, stderr)
+		}
+	}
+}
+
+// TestPreviewBatches: more than 1,000 events become several requests of at most
+// 1,000, and the summary adds up.
+func TestPreviewBatches(t *testing.T) {
+	var in bytes.Buffer
+	for i := range 2500 {
+		fmt.Fprintf(&in, `{"timestamp":"2025-11-24T11:00:00Z","event_id":"e%d","email":"u%d@example.com"}`+"\n", i, i)
+	}
+	stdout, stderr, code := runPreview(t, in.Bytes(), "--fixed-event-name", "Purchase", "--now", previewNow)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if n := strings.Count(stdout, "\n"); n != 3 {
+		t.Errorf("requests = %d, want 3", n)
+	}
+	if n := checkBodies(t, stdout); n != 2500 {
+		t.Errorf("events = %d", n)
+	}
+	_, s := parseStderr(t, stderr)
+	if s.Summary.Rows != 2500 || s.Summary.Events != 2500 || s.Summary.Requests != 3 || s.Summary.MatchKeys["email"] != 1 {
+		t.Errorf("summary %+v", s.Summary)
+	}
+}
+
+func TestPreviewFormats(t *testing.T) {
+	row := `{"timestamp":"2025-11-24T11:00:00Z","event_id":"e1","email":"a@example.com"}`
+	for _, tc := range []struct {
+		name, in string
+		args     []string
+		events   int
+		rejects  int
+	}{
+		{"single object is one line", row, nil, 1, 0},
+		{"single pretty object with --format json", "{\n \"timestamp\": \"2025-11-24T11:00:00Z\",\n \"email\": \"a@example.com\"\n}\n", []string{"--format", "json"}, 1, 0},
+		{"array forced to jsonl is one malformed line", "[" + row + "]", []string{"--format", "jsonl"}, 0, 1},
+		{"empty input", "", nil, 0, 0},
+		{"csv with BOM and CRLF", "\ufefftimestamp,email\r\n2025-11-24T11:00:00Z,a@example.com\r\n", nil, 1, 0},
+		{"truncated array keeps the rows before the break", "[" + row + ",\n{\"timestamp\":", nil, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, code := runPreview(t, []byte(tc.in), append(tc.args, "--fixed-event-name", "Purchase", "--now", previewNow)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			rejects, s := parseStderr(t, stderr)
+			if checkBodies(t, stdout) != tc.events || len(rejects) != tc.rejects || s.Summary.Events != tc.events {
+				t.Errorf("events %d rejects %v\nstdout %s", s.Summary.Events, rejects, stdout)
+			}
+		})
+	}
+}
+
+func TestPreviewUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--event-source", "app"}, "--event-source"},
+		{[]string{"--window", "700h"}, "--window"},
+		{[]string{"--window", "soon"}, "--window"},
+		{[]string{"--now", "yesterday"}, "--now"},
+		{[]string{"--format", "xml"}, "--format"},
+		{[]string{"--phone-region", "XX"}, "--phone-region"},
+		{[]string{"--fixed-event-name", "purchase"}, "--fixed-event-name"},
+		{[]string{"--no-such-flag"}, "--no-such-flag"},
+	} {
+		_, stderr, code := runPreview(t, []byte(`{"timestamp":1}`), tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.flag) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 naming %s", tc.args, code, stderr, tc.flag)
+		}
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestPreviewIOError(t *testing.T) {
+	a := &app{stdin: strings.NewReader(`{"timestamp":"2025-11-24T11:00:00Z","email":"a@example.com"}`), stdout: failingWriter{}, stderr: io.Discard}
+	cmd := a.root()
+	cmd.SetArgs([]string{"preview", "--fixed-event-name", "Purchase", "--now", previewNow})
+	err := cmd.Execute()
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v (exit %d), want an I/O error with exit 1", err, exitCode(err))
+	}
+}
+
+// typicalRows returns n typical offline rows as JSON Lines: email in mixed case with
+// spaces, a US phone in one of several formats, one content item.
+func typicalRows(n int) []byte {
+	phones := []string{"(415) 555-%04d", "+1 415-555-%04d", "415.555.%04d", "1 415 555 %04d", "4155550%03d"}
+	base := time.Date(2025, 11, 24, 10, 0, 0, 0, time.UTC).Unix()
+	var b bytes.Buffer
+	for i := range n {
+		phone := fmt.Sprintf(phones[i%len(phones)], i%1000)
+		fmt.Fprintf(&b, `{"timestamp":%d,"event":"Purchase","event_id":"order-%d","email":" Customer%d@Example.com ","phone":"%s","content_id":"sku-%d","price":"19.99","quantity":%d,"currency":"USD","order_id":"order-%d"}`+"\n",
+			base+int64(i%3600), i, i, phone, i%500, 1+i%3, i)
+	}
+	return b.Bytes()
+}
+
+// BenchmarkPreview runs `worker preview` end to end on 200,000 typical rows, from
+// stdin bytes to request bodies written through a discarding stdout.
+func BenchmarkPreview(b *testing.B) {
+	const rows = 200_000
+	in := typicalRows(rows)
+	b.SetBytes(int64(len(in)))
+	b.ResetTimer()
+	for b.Loop() {
+		a := &app{stdin: bytes.NewReader(in), stdout: io.Discard, stderr: io.Discard}
+		cmd := a.root()
+		cmd.SetArgs([]string{"preview", "--now", previewNow})
+		if err := cmd.Execute(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
