@@ -1,18 +1,332 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dlq"
 )
 
-// TODO(owner): replace this placeholder with the real command.
+// toolConn is what the operator tools (dlq, publish) work with.
+type toolConn struct {
+	cfg   *config.Config
+	b     *broker.Broker
+	names broker.Names
+}
+
+// toolConnect loads the configuration (defaults when path is ""), connects to NATS
+// (an embedded server over the data directory when no URL is configured, as `run`
+// does) and derives the topology's names from the subject prefix.
+func (a *app) toolConnect(ctx context.Context, path string) (*toolConn, error) {
+	cfg, err := config.Load(path, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	// The broker's info lines (connected, …) are noise for a one-shot tool; warnings
+	// and errors still show.
+	log := zerolog.New(zerolog.ConsoleWriter{Out: a.stderr, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}}).
+		Level(zerolog.WarnLevel)
+	b, err := broker.Connect(ctx, cfg.NATS, log)
+	if err != nil {
+		return nil, err
+	}
+	if b.Embedded != nil {
+		dir := cfg.NATS.DataDir
+		if dir == "" {
+			dir = broker.DefaultDataDir
+		}
+		fmt.Fprintf(a.stderr, "no NATS URL configured: using an embedded JetStream server over %s (stop `worker run` first if it uses the same directory)\n", dir)
+	}
+	return &toolConn{cfg: cfg, b: b, names: broker.NamesFor(cfg.NATS.SubjectPrefix)}, nil
+}
+
+// dlqFlags are the filter flags shared by ls, stats and replay.
+type dlqFlags struct {
+	config      string
+	destination string
+	reason      string
+	since       string
+	limit       int
+	json        bool
+	dryRun      bool
+}
+
+func (f *dlqFlags) register(cmd *cobra.Command, withLimit bool, defaultLimit int) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "YAML configuration `FILE` (for NATS and the subject prefix); default: an embedded server under ./data")
+	fl.StringVar(&f.destination, "destination", "", "only this destination's letters")
+	fl.StringVar(&f.reason, "reason", "", "only this reason: "+strings.Join(dlq.Reasons(), ", "))
+	fl.StringVar(&f.since, "since", "", "only letters stored since an RFC 3339 time, or within the last duration (24h, 90m, 7d)")
+	if withLimit {
+		fl.IntVar(&f.limit, "limit", defaultLimit, "at most this many letters (0: all)")
+	}
+}
+
+// filter turns the flags into a dlq.Filter; every error names its flag.
+func (f *dlqFlags) filter(now time.Time) (dlq.Filter, error) {
+	out := dlq.Filter{Destination: f.destination, Reason: f.reason, Limit: f.limit}
+	if f.reason != "" && !dlq.ValidReason(f.reason) {
+		return out, fmt.Errorf("--reason %q: not a dead-letter reason; use one of %s", f.reason, strings.Join(dlq.Reasons(), ", "))
+	}
+	if strings.ContainsAny(f.destination, ".*> \t") {
+		return out, fmt.Errorf("--destination %q: a destination name is one subject token (no dots, spaces or wildcards)", f.destination)
+	}
+	if f.limit < 0 {
+		return out, fmt.Errorf("--limit %d: must be 0 (all) or more", f.limit)
+	}
+	if f.since != "" {
+		t, err := parseSince(f.since, now)
+		if err != nil {
+			return out, err
+		}
+		out.Since = t
+	}
+	return out, nil
+}
+
+// parseSince reads --since: an RFC 3339 time, or a duration meaning "within the last"
+// (Go durations, plus whole days as "7d").
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil && strings.HasSuffix(s, "d") {
+		if n, aerr := strconv.Atoi(strings.TrimSuffix(s, "d")); aerr == nil {
+			d, err = time.Duration(n)*24*time.Hour, nil
+		}
+	}
+	if err != nil || d <= 0 {
+		return time.Time{}, fmt.Errorf("--since %q: use an RFC 3339 time (2025-11-24T10:00:00Z) or a positive duration (24h, 90m, 7d)", s)
+	}
+	return now.Add(-d), nil
+}
+
 func (a *app) dlqCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "dlq",
 		Short: "Inspect and replay dead-lettered rows",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("dlq: not implemented yet")
+		Long: `Inspect and replay the dead letters of SPEC §5: rows that could not be delivered,
+stored on <prefix>.dlq.<destination> with the reason in Dlq-* headers.
+
+  worker dlq ls      list letters (a table, or --json with the bodies)
+  worker dlq stats   count them by destination and reason, with the oldest and newest
+  worker dlq replay  republish them to their rows subject and remove them from the DLQ`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(a.dlqLsCmd(), a.dlqStatsCmd(), a.dlqReplayCmd())
+	return cmd
+}
+
+// withDLQ connects and runs fn with the JetStream context and the names.
+func (a *app) withDLQ(cmd *cobra.Command, f *dlqFlags, fn func(ctx context.Context, js jetstream.JetStream, names broker.Names, filter dlq.Filter) error) error {
+	filter, err := f.filter(time.Now())
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c, err := a.toolConnect(ctx, f.config)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer c.b.Close()
+	if err := fn(ctx, c.b.JS, c.names, filter); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	return nil
+}
+
+func (a *app) dlqLsCmd() *cobra.Command {
+	var f dlqFlags
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List dead letters, oldest first",
+		Long: `List dead letters, oldest first, as a table: SEQ, FAILED AT, DESTINATION, REASON,
+FIELD, CODE (TikTok's) and ERROR (truncated). The table never shows a body; --json prints
+one JSON object per line with every header and the body (its PII is already hashed).`,
+		Example: `  worker dlq ls --reason rejected --since 24h
+  worker dlq ls --destination stores --limit 0 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withDLQ(cmd, &f, func(ctx context.Context, js jetstream.JetStream, names broker.Names, filter dlq.Filter) error {
+				return dlqList(ctx, js, names, filter, f.json, cmd.OutOrStdout())
+			})
 		},
 	}
+	f.register(cmd, true, 100)
+	cmd.Flags().BoolVar(&f.json, "json", false, "one JSON object per line, bodies included")
+	return cmd
+}
+
+// entryJSON is an Entry for --json: the body inline when it is JSON, else a string.
+type entryJSON struct {
+	dlq.Entry
+	Body any `json:"body"`
+}
+
+func dlqList(ctx context.Context, js jetstream.JetStream, names broker.Names, f dlq.Filter, asJSON bool, out io.Writer) error {
+	entries, err := dlq.List(ctx, js, names, f)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		for _, e := range entries {
+			var body any = string(e.Body)
+			if json.Valid(e.Body) {
+				body = json.RawMessage(e.Body)
+			}
+			if err := enc.Encode(entryJSON{Entry: e, Body: body}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(entries) == 0 {
+		_, err := fmt.Fprintln(out, "no dead letters match")
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tFAILED AT\tDESTINATION\tREASON\tFIELD\tCODE\tERROR")
+	for _, e := range entries {
+		code := ""
+		if e.TikTokCode != 0 {
+			code = strconv.Itoa(e.TikTokCode)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.FailedAt.Format(time.RFC3339),
+			cell(e.Destination, 32), cell(e.Reason, 20), cell(e.Field, 24), code, cell(e.Error, 60))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if f.Limit > 0 && len(entries) == f.Limit {
+		fmt.Fprintf(out, "(first %d shown; --limit 0 lists all)\n", f.Limit)
+	}
+	return nil
+}
+
+// cell makes s fit one table cell: no tabs or newlines, at most n runes.
+func cell(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "-"
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func (a *app) dlqStatsCmd() *cobra.Command {
+	var f dlqFlags
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Count dead letters by destination and reason, with the oldest and newest",
+		Example: `  worker dlq stats
+  worker dlq stats --since 7d --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withDLQ(cmd, &f, func(ctx context.Context, js jetstream.JetStream, names broker.Names, filter dlq.Filter) error {
+				return dlqStats(ctx, js, names, filter, f.json, cmd.OutOrStdout())
+			})
+		},
+	}
+	f.register(cmd, false, 0)
+	cmd.Flags().BoolVar(&f.json, "json", false, "one JSON object per destination and reason")
+	return cmd
+}
+
+func dlqStats(ctx context.Context, js jetstream.JetStream, names broker.Names, f dlq.Filter, asJSON bool, out io.Writer) error {
+	counts, err := dlq.Stats(ctx, js, names, f)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		for _, c := range counts {
+			if err := enc.Encode(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DESTINATION\tREASON\tCOUNT\tOLDEST\tNEWEST")
+	total := 0
+	for _, c := range counts {
+		total += c.Count
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", c.Destination, c.Reason, c.Count,
+			c.Oldest.Format(time.RFC3339), c.Newest.Format(time.RFC3339))
+	}
+	fmt.Fprintf(tw, "total\t\t%d\n", total)
+	return tw.Flush()
+}
+
+func (a *app) dlqReplayCmd() *cobra.Command {
+	var f dlqFlags
+	cmd := &cobra.Command{
+		Use:   "replay",
+		Short: "Republish dead letters to their rows subject and remove them from the DLQ",
+		Long: `Republish each matching dead letter, byte for byte, to <prefix>.rows.<destination>,
+and remove it from the DLQ only once JetStream acknowledged the republish. Interrupting
+it is safe: a letter is then in the DLQ, in the rows stream, or (for at most one) in
+both, and running replay again finishes the job without a duplicate (the republish
+carries a Nats-Msg-Id derived from the letter's sequence; the worker's event_id dedup
+covers the rest).
+
+Every reason replays, malformed_message included: its body goes back as it came, so
+unless the publisher was fixed it is dead-lettered again. Choose with --reason; look
+first with --dry-run.`,
+		Example: `  worker dlq replay --reason retries_exhausted --dry-run
+  worker dlq replay --destination stores --reason rejected --since 2025-11-24T00:00:00Z`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withDLQ(cmd, &f, func(ctx context.Context, js jetstream.JetStream, names broker.Names, filter dlq.Filter) error {
+				return dlqReplay(ctx, js, names, filter, f.dryRun, cmd.OutOrStdout())
+			})
+		},
+	}
+	f.register(cmd, true, 0)
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "list what would be replayed; change nothing")
+	return cmd
+}
+
+func dlqReplay(ctx context.Context, js jetstream.JetStream, names broker.Names, f dlq.Filter, dryRun bool, out io.Writer) error {
+	verb := "republished"
+	if dryRun {
+		verb = "would republish"
+	}
+	rep, err := dlq.Replay(ctx, js, names, f, dryRun, dlq.OnReplayed(func(e dlq.Entry) {
+		fmt.Fprintf(out, "%s letter %d (%s, failed %s) to %s\n", verb, e.Seq, e.Reason,
+			e.FailedAt.Format(time.RFC3339), names.RowsSubject(e.Destination))
+	}))
+	switch {
+	case dryRun:
+		fmt.Fprintf(out, "dry run: %d letters would be replayed; nothing changed\n", len(rep.Entries))
+	default:
+		fmt.Fprintf(out, "replayed %d letters\n", rep.Replayed)
+	}
+	if err != nil && errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted: %w (run the same command again to replay the rest)", err)
+	}
+	return err
 }

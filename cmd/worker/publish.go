@@ -1,18 +1,153 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
 
+	"github.com/mattn/go-isatty"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/publish"
 )
 
-// TODO(owner): replace this placeholder with the real command.
+// progressEvery is how often a non-terminal stderr gets a plain progress line.
+const progressEvery = 10 * time.Second
+
 func (a *app) publishCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "publish",
+	var (
+		configPath  string
+		destination string
+		format      string
+		maxPending  int
+	)
+	cmd := &cobra.Command{
+		Use:   "publish FILE --destination NAME",
 		Short: "Publish a CSV or JSON Lines file of rows to a destination",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("publish: not implemented yet")
+		Long: `Publish a file of rows to <prefix>.rows.<destination>, the way upstream jobs should.
+
+FILE is CSV with a header line, or JSON Lines (one object per line); "-" reads stdin.
+The format comes from the extension (.csv, .jsonl, .ndjson), else from the first byte;
+--format forces it. A CSV row becomes a JSON object of strings (empty cells omitted).
+Consecutive rows that share an event_id (the line items of one order) go in one message
+as a JSON array; every other row is a message of its own.
+
+A JSON Lines line that is not valid JSON is published as it is: the worker dead-letters
+it as malformed_message, where ` + "`worker dlq ls`" + ` shows it. Nothing is dropped.
+
+Publishes are asynchronous, and every one is acknowledged by JetStream before the
+summary. The exit code is 1 when any publish failed, with the count in the summary.`,
+		Example: `  worker publish orders.csv --destination stores
+  zcat events.jsonl.gz | worker publish - --destination web --config worker.yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if destination == "" {
+				return fmt.Errorf("--destination is required: the name of a destination (its rows go to <prefix>.rows.<name>)")
+			}
+			if strings.ContainsAny(destination, ".*> \t") {
+				return fmt.Errorf("--destination %q: a destination name is one subject token (no dots, spaces or wildcards)", destination)
+			}
+			f, err := publish.ParseFormat(format)
+			if err != nil {
+				return fmt.Errorf("--format: %w", err)
+			}
+			name := args[0]
+			var in io.Reader = a.stdin
+			if name != "-" {
+				file, err := os.Open(name)
+				if err != nil {
+					return &exitError{code: 1, err: err}
+				}
+				defer file.Close()
+				in = file
+				if f == publish.FormatAuto {
+					f = publish.FormatOf(name)
+				}
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			c, err := a.toolConnect(ctx, configPath)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			defer c.b.Close()
+			if len(c.cfg.Destinations) > 0 && !slices.ContainsFunc(c.cfg.Destinations, func(d config.Destination) bool { return d.Name == destination }) {
+				fmt.Fprintf(a.stderr, "warning: destination %q is not in the configuration: no worker will consume %s\n", destination, c.names.RowsSubject(destination))
+			}
+			return a.publishFile(ctx, c.b.JS, c.names.RowsSubject(destination), in, f, maxPending)
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&configPath, "config", "", "YAML configuration `FILE` (for NATS and the subject prefix); default: an embedded server under ./data")
+	fl.StringVar(&destination, "destination", "", "destination `NAME`: rows go to <prefix>.rows.NAME (required)")
+	fl.StringVar(&format, "format", "auto", "input format: auto, csv or jsonl")
+	fl.IntVar(&maxPending, "max-pending", publish.DefaultMaxPending, "publishes awaiting their ack at once")
+	return cmd
+}
+
+// publishFile reads in and publishes it to subject, showing progress on stderr and
+// the summary on stdout.
+func (a *app) publishFile(ctx context.Context, js jetstream.JetStream, subject string, in io.Reader, f publish.Format, maxPending int) error {
+	rd, err := publish.NewReader(in, f)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	progress, finish := a.publishProgress(subject)
+	sum, err := publish.Publish(ctx, js, subject, rd, publish.WithMaxPending(maxPending), publish.WithProgress(progress))
+	finish()
+	if err != nil && sum.Messages == 0 {
+		return &exitError{code: 1, err: err} // nothing was sent: the error says it all
+	}
+	fmt.Fprintf(a.stdout, "published %d rows in %d messages to %s: %d acknowledged, %d failed (%d rows), %.0f rows/s in %s\n",
+		sum.Rows, sum.Messages, subject, sum.Published, sum.Failed, sum.FailedRows, sum.RowsPerSecond(), sum.Elapsed.Round(time.Millisecond))
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	return nil
+}
+
+// publishProgress shows a progress bar with a rate when stderr is a terminal, and a
+// plain line every progressEvery otherwise (a log file or CI wants no escape codes
+// and no carriage returns).
+func (a *app) publishProgress(subject string) (progress func(publish.Summary), finish func()) {
+	if f, ok := a.stderr.(*os.File); ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
+		bar := progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(a.stderr),
+			progressbar.OptionSetDescription("publishing to "+subject),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("rows"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSpinnerType(14),
+			progressbar.OptionClearOnFinish(),
+		)
+		last := 0
+		return func(s publish.Summary) {
+				_ = bar.Add(s.PublishedRows + s.FailedRows - last)
+				last = s.PublishedRows + s.FailedRows
+			}, func() {
+				_ = bar.Finish()
+			}
+	}
+	var mu sync.Mutex
+	next := time.Now().Add(progressEvery)
+	return func(s publish.Summary) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now := time.Now(); now.After(next) {
+			next = now.Add(progressEvery)
+			fmt.Fprintf(a.stderr, "publishing to %s: %d rows acknowledged, %d failed, %.0f rows/s\n",
+				subject, s.PublishedRows, s.FailedRows, s.RowsPerSecond())
+		}
+	}, func() {}
 }
