@@ -701,15 +701,15 @@ var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // checkEvent validates one event as TikTok does and returns its basics.
 func checkEvent(src string, i int, raw json.RawMessage) (AcceptedEvent, int, string) {
 	var ev struct {
-		Event     *string                    `json:"event"`
-		EventTime json.RawMessage            `json:"event_time"`
-		EventID   *string                    `json:"event_id"`
+		Event     *string         `json:"event"`
+		EventTime json.RawMessage `json:"event_time"`
+		EventID   *string         `json:"event_id"`
 		User      struct {
 			Email      json.RawMessage `json:"email"`
 			Phone      json.RawMessage `json:"phone"`
 			ExternalID json.RawMessage `json:"external_id"`
 		} `json:"user"`
-		Page      *struct {
+		Page *struct {
 			URL string `json:"url"`
 		} `json:"page"`
 	}
