@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
 )
 
 var (
@@ -404,7 +406,9 @@ func (v *validator) destination(i int, seen map[string]int) {
 	}
 	switch w := d.Window.D(); {
 	case w < 0:
-		v.fail(key("window"), name, "%s is negative: want a duration up to 672h (0 or absent means 672h)", short(w))
+		v.fail(key("window"), name, "%s is negative: want a duration from 1s to 672h (0 or absent means 672h)", short(w))
+	case w > 0 && w < time.Second:
+		v.fail(key("window"), name, "%s is shorter than 1s: want a duration from 1s to 672h (0 or absent means 672h)", short(w))
 	case w > DefaultWindow:
 		v.fail(key("window"), name, "%s is longer than TikTok's 28-day attribution window (672h)", short(w))
 	}
@@ -413,22 +417,24 @@ func (v *validator) destination(i int, seen map[string]int) {
 	}
 }
 
-// checkEventName returns what is wrong with a fixed_event_name, or "".
-//
-// TODO(events): once pkg/events exports its list of standard and legacy names, call it
-// here (e.g. events.CheckEventName(source, name)) so that an offline destination
-// refuses a custom name and a web destination a standard name in the wrong case.
-// Until then only the shape is checked.
+// checkEventName returns what is wrong with a fixed_event_name, or "". pkg/events
+// owns the list of TikTok's standard and legacy names, so its constructor judges the
+// name: an offline destination needs a standard or legacy name, a web destination may
+// use a custom one but not a standard name in the wrong case (the message gives the
+// right spelling).
 func checkEventName(source, name string) string {
-	_ = source
 	if name == "" {
 		return ""
 	}
 	if strings.TrimSpace(name) != name {
 		return "has spaces around it: event names are case-sensitive and sent as written"
 	}
-	if len(name) > 100 {
-		return "is longer than 100 characters"
+	if source != events.SourceWeb && source != events.SourceOffline {
+		return "" // event_source is reported on its own
+	}
+	_, err := events.NewTransformer(events.Config{EventSource: source, FixedEventName: name})
+	if err != nil {
+		return strings.TrimPrefix(err.Error(), "fixed_event_name: ")
 	}
 	return ""
 }
