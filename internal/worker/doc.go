@@ -1,0 +1,76 @@
+// Package worker is the consume loop (SPEC §1, §5): it pulls rows from each
+// destination's durable JetStream consumer, turns them into TikTok events, skips the
+// ones already sent, delivers the rest in batches, dead-letters what cannot be
+// delivered, and acks a message only when every row in it is settled.
+//
+// # The message path
+//
+// Each destination runs one pipeline of goroutines connected by channels:
+//
+//	fetch ─▶ transform ─▶ lookup ─▶ core ─▶ senders (in_flight) ─▶ core ─▶ IO jobs ─▶ core ─▶ ack/NAK
+//
+//   - fetch pulls with a pull buffer (consumer.Messages) and stops while the
+//     destination is paused or draining.
+//   - transform decodes each message with one events.Transformer (malformed → the
+//     whole message, as it came, is one malformed_message dead letter), builds the
+//     dead letters of rejected rows (invalid_row, outside_window, future_timestamp,
+//     with the PII hashed), and groups what is already waiting (up to a batch of
+//     rows).
+//   - lookup asks the dedup store once per group (dedup.Store.Seen, a bulk get):
+//     never one round trip per event.
+//   - core owns every message. An event already in the store is a duplicate; an event
+//     whose id another message has pending (queued or in flight) waits behind it as a
+//     follower, so TikTok never sees one id twice in flight; the rest fill the batch,
+//     which leaves at batch_size events, after max_wait, or at once when the consumer
+//     reports nothing pending (no backlog: waiting would only add latency).
+//   - senders call Send, in_flight at a time. Accepted → the event's rows are sent and
+//     its receipt is written to the dedup store (followers become duplicates);
+//     Rejected → its rows become rejected dead letters with TikTok's code, message and
+//     request_id; Unsettled → see pauses below.
+//   - IO jobs write, per turn of the core loop, the dedup receipts and dead letters
+//     (pipelined, acknowledged by the server) and report back; only then is a message
+//     acked. Dead letters of a message are published when the rest of the message is
+//     settled, so a message handed back never leaves letters behind for rows it will
+//     redo (and their Nats-Msg-Id makes a repeat a no-op anyway).
+//
+// Messages in hand get InProgress every ack_wait/3, so long retries do not trigger
+// redeliveries.
+//
+// # Accounting
+//
+// Rows are counted once, when their message is acked:
+//
+//	received = sent + duplicates + dead-lettered (by reason)
+//
+// holds in every Stats snapshot and in the Prometheus counters. A malformed message
+// counts as one row. A message handed back (NAK) is not counted until a later delivery
+// settles it; a row whose event was accepted in an earlier delivery is then a
+// duplicate. SentEvents counts what TikTok accepted, and matches its count.
+//
+// # Pauses
+//
+// A *tiktokclient.CredentialError (TikTok refused the token or the configuration) or
+// an error wrapping tiktokclient.ErrGaveUp (no answer settled the request within
+// max_elapsed) pauses the destination, alone: Ready reports it with the reason, one log
+// line says so, the puller stops, everything not in flight is NAKed with the probe's
+// delay (never dead-lettered), and a probe re-sends one event of the failed batch with
+// exponential backoff (probe_min … probe_max). When TikTok answers, one log line says
+// the destination resumed and pulling starts again. The probe holds no message: if
+// TikTok accepts it, its receipt is written first, and the redelivered row is then a
+// duplicate of it.
+//
+// A message delivered max_deliver times whose rows an outage left unsettled in that
+// delivery is acked with those rows dead-lettered as retries_exhausted (Dlq-Attempts
+// says how many deliveries). A credential problem never dead-letters, whatever the
+// count. Rows that wait past their window are outside_window on redelivery (the
+// transformer checks the window against the injected clock each time).
+//
+// # Shutdown
+//
+// Cancelling Run's context drains: pulling stops, queued batches are NAKed at once
+// (another replica takes them), requests in flight get 60 % of drain_timeout to
+// finish, dedup marks and dead letters 80 %, and at 90 % whatever is left is NAKed.
+// Run returns within drain_timeout. A crash instead of a drain loses nothing either:
+// unacked messages are redelivered after ack_wait, and the dedup store keeps TikTok
+// from seeing an accepted event again.
+package worker

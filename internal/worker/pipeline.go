@@ -1,0 +1,977 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dedup"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dlq"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/metrics"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
+)
+
+// pipeline is one destination's consume loop. Its core goroutine owns every message,
+// batch and leader; the stages around it (fetch → transform → lookup, the senders,
+// the IO jobs) only hand values to it through channels.
+type pipeline struct {
+	w     *Worker
+	dest  Destination
+	name  string
+	log   zerolog.Logger
+	met   *metrics.Destination
+	stats counters
+
+	reqTemplate      tiktokclient.Request
+	stageTF, coreTF  *events.Transformer
+	sendTimeout      time.Duration
+	cons             jetstream.Consumer
+	sendCtx, ioCtx   context.Context
+	rawCh            chan jetstream.Msg
+	seenCh, groupCh  chan *group
+	sendCh, resultCh chan *batch
+	ioDoneCh         chan *ioJob
+	probeCh          chan probeResult
+	resumeCh         chan struct{}
+	quit             chan struct{}
+
+	// shared with the stages
+	handBackAll  atomic.Bool   // paused or draining: stages pass messages through untouched
+	fetchStopped atomic.Bool   // the puller must not pull
+	marksDone    atomic.Uint64 // dedup mark jobs acknowledged so far (the purge epoch)
+	fetchMu      sync.Mutex
+	iter         jetstream.MessagesContext
+	stateMu      sync.Mutex
+	reason       string // why the destination is paused; "" when it is not
+
+	// owned by the core goroutine
+	live        liveList
+	leaders     map[string]*leader
+	purgeQ      []purgeEntry
+	purgeHead   int
+	cur         *batch
+	ready       []*batch
+	freeBatches []*batch
+	freeJobs    []*ioJob
+	job         *ioJob
+	inflight    int
+	ioJobs      int
+	tally       tally
+	lastPending uint64
+	batchTimer  *time.Timer
+	timerArmed  bool
+	draining    bool
+	lastWarn    time.Time
+
+	paused     bool
+	pauseKind  handBack
+	probing    bool
+	probe      probeEvent
+	bo         *backoff.ExponentialBackOff
+	nakDelay   time.Duration
+	probeTimer *time.Timer
+}
+
+type purgeEntry struct {
+	l     *leader
+	epoch uint64
+}
+
+type probeEvent struct {
+	id   string
+	json []byte
+}
+
+type probeResult struct {
+	res     tiktokclient.Result
+	err     error
+	markErr error
+}
+
+func newPipeline(w *Worker, d Destination) (*pipeline, error) {
+	cfg := d.Events
+	if cfg.Now == nil {
+		cfg.Now = w.deps.Clock
+	}
+	stageTF, err := events.NewTransformer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	coreTF, err := events.NewTransformer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tec := d.TestEventCode
+	if tec == "" {
+		tec = cfg.TestEventCode
+	}
+	o := w.opts
+	p := &pipeline{
+		w:           w,
+		dest:        d,
+		name:        d.Name,
+		log:         w.deps.Log.With().Str("destination", d.Name).Logger(),
+		met:         w.deps.Metrics.Destination(d.Name),
+		reqTemplate: tiktokclient.Request{EventSource: cfg.EventSource, EventSourceID: cfg.EventSourceID, TestEventCode: tec},
+		stageTF:     stageTF,
+		coreTF:      coreTF,
+		sendTimeout: o.MaxElapsed + o.MaxElapsed/4 + 30*time.Second,
+		rawCh:       make(chan jetstream.Msg, o.BatchSize),
+		seenCh:      make(chan *group, 2),
+		groupCh:     make(chan *group, 2),
+		sendCh:      make(chan *batch, o.InFlight),
+		resultCh:    make(chan *batch, o.InFlight),
+		ioDoneCh:    make(chan *ioJob, 16),
+		probeCh:     make(chan probeResult, 1),
+		resumeCh:    make(chan struct{}, 1),
+		quit:        make(chan struct{}),
+		leaders:     make(map[string]*leader, 2*o.BatchSize),
+		job:         new(ioJob),
+		batchTimer:  stoppedTimer(),
+		probeTimer:  stoppedTimer(),
+	}
+	p.bo = backoff.NewExponentialBackOff()
+	p.bo.InitialInterval = o.ProbeMin
+	p.bo.MaxInterval = o.ProbeMax
+	p.bo.MaxElapsedTime = 0
+	p.bo.Multiplier = 2
+	p.bo.RandomizationFactor = 0.2
+	return p, nil
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+func (p *pipeline) pausedReason() string {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	return p.reason
+}
+
+func (p *pipeline) setReason(r string) {
+	p.stateMu.Lock()
+	p.reason = r
+	p.stateMu.Unlock()
+}
+
+// run starts the stages, runs the core until the drain is over, and stops the stages.
+func (p *pipeline) run(ctx context.Context) error {
+	n := p.w.deps.Names
+	cons, err := p.w.deps.JS.Consumer(ctx, n.RowsStream, n.ConsumerName(p.name))
+	if err != nil {
+		return fmt.Errorf("destination %s: consumer %s on stream %s: %w (the topology must exist: run broker.Ensure first)",
+			p.name, n.ConsumerName(p.name), n.RowsStream, err)
+	}
+	p.cons = cons
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	ioCtx, cancelIO := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSend()
+	defer cancelIO()
+	p.sendCtx, p.ioCtx = sendCtx, ioCtx
+
+	var wg sync.WaitGroup
+	wg.Go(func() { p.fetch(ctx) })
+	wg.Go(p.transform)
+	wg.Go(p.lookup)
+	for range p.w.opts.InFlight {
+		wg.Go(p.send)
+	}
+	wg.Go(func() { p.refreshPending(ctx) })
+
+	end := p.core(ctx, cancelSend, cancelIO)
+
+	close(p.sendCh)
+	close(p.quit)
+	cancelSend()
+	cancelIO()
+	p.stopFetch()
+	// Acks and NAKs are buffered by the connection: push them out before returning.
+	left := time.Until(end)
+	if left < 50*time.Millisecond {
+		left = 50 * time.Millisecond
+	}
+	if nc := p.w.deps.JS.Conn(); nc != nil {
+		_ = nc.FlushTimeout(left)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Until(end)):
+		p.log.Warn().Msg("drain timeout: some stages were still busy; their messages are redelivered after ack_wait")
+	}
+	return nil
+}
+
+func (p *pipeline) refreshPending(ctx context.Context) {
+	if p.met == nil {
+		return
+	}
+	t := time.NewTicker(p.w.opts.PendingInterval)
+	defer t.Stop()
+	for {
+		if info, err := p.cons.Info(ctx); err == nil {
+			p.met.Pending(info.NumPending, uint64(info.NumAckPending))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// core is the only goroutine that touches messages, batches and leaders. It returns
+// the deadline by which run must return.
+func (p *pipeline) core(ctx context.Context, cancelSend, cancelIO context.CancelFunc) time.Time {
+	o := p.w.opts
+	keepEvery := o.AckWait / 3
+	if keepEvery < 10*time.Millisecond {
+		keepEvery = 10 * time.Millisecond
+	}
+	keep := time.NewTicker(keepEvery)
+	defer keep.Stop()
+	drainStart := ctx.Done()
+	var sendCut, ioCut, hardStop <-chan time.Time
+	end := time.Now().Add(100 * 365 * 24 * time.Hour)
+	groupIn := p.groupCh
+	for {
+		var in chan *group
+		if groupIn != nil && len(p.ready) < 2 {
+			in = groupIn
+		}
+		select {
+		case g, ok := <-in:
+			if !ok {
+				groupIn = nil
+			} else {
+				p.admit(g)
+			}
+		case b := <-p.resultCh:
+			p.settle(b)
+		case j := <-p.ioDoneCh:
+			p.ioDone(j)
+		case r := <-p.probeCh:
+			p.probed(r)
+		case <-p.batchTimer.C:
+			p.timerArmed = false
+			p.cut()
+		case <-p.probeTimer.C:
+			p.startProbe()
+		case <-keep.C:
+			p.keepAlive()
+		case <-drainStart:
+			drainStart = nil
+			end = time.Now().Add(o.DrainTimeout)
+			sendCut = time.After(o.DrainTimeout * 6 / 10)
+			ioCut = time.After(o.DrainTimeout * 8 / 10)
+			hardStop = time.After(o.DrainTimeout * 9 / 10)
+			p.startDrain()
+		case <-sendCut:
+			sendCut = nil
+			cancelSend()
+		case <-ioCut:
+			ioCut = nil
+			cancelIO()
+		case <-hardStop:
+			p.abandon()
+			return end
+		}
+		p.endTurn()
+		if p.draining && groupIn == nil && p.inflight == 0 && p.ioJobs == 0 && p.live.n == 0 && !p.probing {
+			return end
+		}
+	}
+}
+
+// endTurn does what one turn of the core loop left to do: cut a batch when nothing
+// more is coming, hand batches to idle senders, start the turn's IO job, publish the
+// turn's counters.
+func (p *pipeline) endTurn() {
+	o := p.w.opts
+	if p.cur != nil && len(p.ready) == 0 && p.inflight < o.InFlight && p.lastPending == 0 &&
+		len(p.groupCh) == 0 && len(p.seenCh) == 0 && len(p.rawCh) == 0 {
+		// The consumer reported nothing pending and nothing is on its way: waiting for
+		// max_wait would only add latency.
+		p.cut()
+	}
+	for p.inflight < o.InFlight && len(p.ready) > 0 {
+		b := p.ready[0]
+		copy(p.ready, p.ready[1:])
+		p.ready[len(p.ready)-1] = nil
+		p.ready = p.ready[:len(p.ready)-1]
+		p.stats.batches.Add(1)
+		if len(b.refs) == o.BatchSize {
+			p.stats.full.Add(1)
+		}
+		p.inflight++
+		p.sendCh <- b
+	}
+	if !p.job.empty() {
+		j := p.job
+		p.job = p.newJob()
+		p.ioJobs++
+		go p.runIO(j)
+	}
+	if !p.tally.empty() {
+		p.stats.publish(&p.tally)
+	}
+}
+
+// admit takes a group from the lookup stage: each message's events go to the batcher
+// unless they are already sent or wait behind an event with the same id.
+func (p *pipeline) admit(g *group) {
+	p.purge(g.epoch)
+	now := time.Now()
+	if g.err != nil && !p.paused && !p.draining {
+		p.warn(g.err, "dedup lookup failed; handing the messages back")
+	}
+	for _, m := range g.msgs {
+		m.touched = now
+		p.live.push(m)
+		p.lastPending = m.pending
+		switch {
+		case p.paused:
+			m.raise(hbPaused)
+		case m.skipped || p.draining:
+			m.raise(hbRelease)
+		case g.err != nil:
+			m.raise(hbStore)
+		default:
+			p.admitEvents(m)
+		}
+		p.check(m)
+	}
+	g.release()
+}
+
+func (p *pipeline) admitEvents(m *inMsg) {
+	m.dup += len(m.res.Duplicates)
+	for i := range m.res.Events {
+		ev := &m.res.Events[i]
+		st := &m.ev[i]
+		if st.seen {
+			st.status = evDup
+			m.dup += len(ev.Rows)
+			continue
+		}
+		ref := evRef{m: m, i: i}
+		if l, ok := p.leaders[ev.ID]; ok {
+			if l.accepted {
+				st.status = evDup
+				m.dup += len(ev.Rows)
+				continue
+			}
+			// Another message's event with this id is pending: TikTok must never see
+			// the id twice in flight, so this one waits for that one's outcome.
+			st.status = evFollower
+			m.open++
+			l.followers = append(l.followers, ref)
+			continue
+		}
+		l := &leader{key: cloneString(ev.ID), ref: ref}
+		p.leaders[l.key] = l
+		st.status = evQueued
+		m.open++
+		p.enqueue(ref)
+	}
+}
+
+func cloneString(s string) string { return string([]byte(s)) }
+
+func (p *pipeline) enqueue(ref evRef) {
+	if p.cur == nil {
+		p.cur = p.newBatch()
+	}
+	p.cur.refs = append(p.cur.refs, ref)
+	p.cur.events = append(p.cur.events, json.RawMessage(ref.event().JSON))
+	if !p.timerArmed {
+		p.batchTimer.Reset(p.w.opts.MaxWait)
+		p.timerArmed = true
+	}
+	if len(p.cur.refs) >= p.w.opts.BatchSize {
+		p.cut()
+	}
+}
+
+// cut closes the batch being filled.
+func (p *pipeline) cut() {
+	if p.cur != nil && len(p.cur.refs) > 0 {
+		p.ready = append(p.ready, p.cur)
+		p.cur = nil
+	}
+	if p.timerArmed {
+		p.batchTimer.Stop()
+		p.timerArmed = false
+	}
+}
+
+func (p *pipeline) newBatch() *batch {
+	if n := len(p.freeBatches); n > 0 {
+		b := p.freeBatches[n-1]
+		p.freeBatches = p.freeBatches[:n-1]
+		return b
+	}
+	return &batch{
+		refs:   make([]evRef, 0, p.w.opts.BatchSize),
+		events: make([]json.RawMessage, 0, p.w.opts.BatchSize),
+	}
+}
+
+func (p *pipeline) freeBatch(b *batch) {
+	clear(b.refs)
+	clear(b.events)
+	b.refs, b.events = b.refs[:0], b.events[:0]
+	b.res = resultOrErr{outcomes: b.res.outcomes[:0]}
+	p.freeBatches = append(p.freeBatches, b)
+}
+
+func (p *pipeline) newJob() *ioJob {
+	if n := len(p.freeJobs); n > 0 {
+		j := p.freeJobs[n-1]
+		p.freeJobs = p.freeJobs[:n-1]
+		return j
+	}
+	return new(ioJob)
+}
+
+func (p *pipeline) freeJob(j *ioJob) {
+	clear(j.receipts)
+	clear(j.leaders)
+	clear(j.letters)
+	clear(j.msgs)
+	*j = ioJob{receipts: j.receipts[:0], leaders: j.leaders[:0], letters: j.letters[:0], msgs: j.msgs[:0]}
+	p.freeJobs = append(p.freeJobs, j)
+}
+
+// settle applies one request's outcomes to its events.
+func (p *pipeline) settle(b *batch) {
+	p.inflight--
+	r := &b.res
+	p.stats.requests.Add(int64(r.requests))
+	p.stats.retries.Add(int64(r.retries))
+	p.met.Request(len(b.refs), r.took, r.requests, r.retries)
+	kind := hbNone
+	errText := ""
+	if r.err != nil {
+		kind = p.classify(r.err)
+		errText = r.err.Error()
+	}
+	now := p.w.deps.Clock()
+	var probe probeEvent
+	accepted, lastCode := 0, 0
+	for k, ref := range b.refs {
+		o := &r.outcomes[k]
+		m, st, ev := ref.m, ref.state(), ref.event()
+		l := p.leaders[ev.ID]
+		if l != nil && l.ref != ref {
+			l = nil // cannot happen: a queued event is always its id's leader
+		}
+		switch {
+		case o.accepted:
+			st.status = evSent
+			m.sent += len(ev.Rows)
+			accepted++
+			key := ev.ID
+			if l != nil {
+				key = l.key
+				l.accepted = true
+				l.ref = evRef{}
+				p.job.leaders = append(p.job.leaders, l)
+				for _, f := range l.followers {
+					f.state().status = evDup
+					f.m.dup += len(f.event().Rows)
+					f.m.open--
+					p.check(f.m)
+				}
+				clear(l.followers)
+				l.followers = l.followers[:0]
+			}
+			p.job.receipts = append(p.job.receipts, dedup.Receipt{EventID: key, AcceptedAt: now, RequestID: o.requestID})
+			p.job.join(m)
+		case o.rejected:
+			st.status = evRejected
+			if o.code != lastCode {
+				p.met.TikTokResponse(o.code)
+				lastCode = o.code
+			}
+			for _, row := range ev.Rows {
+				body, err := p.coreTF.DeadLetterRow(m.body, row)
+				if err != nil {
+					body = []byte(`{}`)
+				}
+				lt := p.letter(m, body, events.ReasonRejected, rejectText(o), "", row, now)
+				lt.TikTokCode, lt.TikTokReqID = o.code, o.requestID
+				m.letters = append(m.letters, lt)
+			}
+			p.promote(l)
+		default:
+			st.status = evUnsettled
+			if kind == hbNone {
+				// An Unsettled outcome without an error breaks the client's contract;
+				// treat it as an outage rather than lose the row.
+				kind, errText = hbOutage, "TikTok's answer left the event unsettled"
+			}
+			m.raise(kind)
+			m.lastError = errText
+			if probe.json == nil {
+				probe = probeEvent{id: cloneString(ev.ID), json: append([]byte(nil), ev.JSON...)}
+			}
+			p.dropLeader(l, kind)
+		}
+		m.open--
+		p.check(m)
+	}
+	if accepted > 0 {
+		p.stats.sentEvents.Add(int64(accepted))
+		p.met.EventsSent(accepted)
+		p.met.TikTokResponse(0)
+	}
+	p.freeBatch(b)
+	switch kind {
+	case hbCredential:
+		var ce *tiktokclient.CredentialError
+		if errors.As(r.err, &ce) {
+			p.met.TikTokResponse(ce.Code)
+		}
+		p.pause(kind, r.err, probe)
+	case hbOutage:
+		p.met.TikTokResponse(-1)
+		p.pause(kind, r.err, probe)
+	}
+}
+
+func rejectText(o *outcome) string {
+	if o.message == "" {
+		return fmt.Sprintf("TikTok refused the event (code %d)", o.code)
+	}
+	return fmt.Sprintf("TikTok refused the event (code %d): %s", o.code, o.message)
+}
+
+func (p *pipeline) classify(err error) handBack {
+	var ce *tiktokclient.CredentialError
+	switch {
+	case errors.As(err, &ce):
+		return hbCredential
+	case errors.Is(err, tiktokclient.ErrGaveUp):
+		return hbOutage
+	case p.draining && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		return hbRelease
+	}
+	return hbOutage
+}
+
+// promote hands a rejected leader's id to its first follower, which is sent in turn
+// (it may carry different content under the same id).
+func (p *pipeline) promote(l *leader) {
+	if l == nil {
+		return
+	}
+	if len(l.followers) == 0 {
+		delete(p.leaders, l.key)
+		return
+	}
+	f := l.followers[0]
+	copy(l.followers, l.followers[1:])
+	l.followers[len(l.followers)-1] = evRef{}
+	l.followers = l.followers[:len(l.followers)-1]
+	l.ref = f
+	if p.paused || p.draining {
+		hb := hbPaused
+		if p.draining {
+			hb = hbRelease
+		}
+		f.state().status = evUnsettled
+		f.m.raise(hb)
+		p.dropLeader(l, hb)
+		f.m.open--
+		p.check(f.m)
+		return
+	}
+	f.state().status = evQueued
+	p.enqueue(f)
+}
+
+// dropLeader forgets a leader whose event is unsettled; its followers are handed back
+// with it.
+func (p *pipeline) dropLeader(l *leader, kind handBack) {
+	if l == nil {
+		return
+	}
+	if p.leaders[l.key] == l {
+		delete(p.leaders, l.key)
+	}
+	hb := hbPaused
+	if kind == hbRelease {
+		hb = hbRelease
+	}
+	for _, f := range l.followers {
+		f.state().status = evUnsettled
+		f.m.raise(hb)
+		f.m.open--
+		p.check(f.m)
+	}
+	clear(l.followers)
+	l.followers = nil
+}
+
+// purge forgets accepted leaders whose markers every later Seen call will see.
+func (p *pipeline) purge(epoch uint64) {
+	for p.purgeHead < len(p.purgeQ) && p.purgeQ[p.purgeHead].epoch <= epoch {
+		e := p.purgeQ[p.purgeHead]
+		if p.leaders[e.l.key] == e.l {
+			delete(p.leaders, e.l.key)
+		}
+		p.purgeQ[p.purgeHead] = purgeEntry{}
+		p.purgeHead++
+	}
+	if p.purgeHead == len(p.purgeQ) {
+		p.purgeQ, p.purgeHead = p.purgeQ[:0], 0
+	} else if p.purgeHead > 1024 && p.purgeHead > len(p.purgeQ)/2 {
+		n := copy(p.purgeQ, p.purgeQ[p.purgeHead:])
+		clear(p.purgeQ[n:])
+		p.purgeQ, p.purgeHead = p.purgeQ[:n], 0
+	}
+}
+
+func (p *pipeline) ioDone(j *ioJob) {
+	p.ioJobs--
+	if len(j.receipts) > 0 {
+		if j.markErr == nil {
+			e := p.marksDone.Add(1)
+			for _, l := range j.leaders {
+				p.purgeQ = append(p.purgeQ, purgeEntry{l: l, epoch: e})
+			}
+		} else {
+			p.warn(j.markErr, "dedup store did not record accepted events; handing their messages back (TikTok drops the repeats)")
+			for _, l := range j.leaders {
+				if p.leaders[l.key] == l {
+					delete(p.leaders, l.key)
+				}
+			}
+		}
+	}
+	if j.dlqErr != nil {
+		p.warn(j.dlqErr, "dead-letter publish failed; handing the messages back")
+	}
+	failed := j.markErr != nil || j.dlqErr != nil
+	for _, m := range j.msgs {
+		m.io--
+		m.job = nil
+		if failed {
+			m.raise(hbStore)
+		}
+		p.check(m)
+	}
+	p.freeJob(j)
+}
+
+// check acks or hands back a message once nothing about it is outstanding.
+func (p *pipeline) check(m *inMsg) {
+	if m.open > 0 || m.io > 0 || m.done {
+		return
+	}
+	if m.hb != hbNone {
+		if m.hb != hbOutage || m.delivered < p.w.opts.MaxDeliver {
+			p.nak(m)
+			return
+		}
+		p.exhaust(m)
+	}
+	if len(m.letters) > 0 && !m.lettersQueued {
+		// Dead letters go out only now, when the message is otherwise settled, so a
+		// message handed back never leaves letters behind for rows it will redo.
+		m.lettersQueued = true
+		p.job.letters = append(p.job.letters, m.letters...)
+		p.job.join(m)
+		return
+	}
+	p.ack(m)
+}
+
+// exhaust dead-letters the unsettled rows of a message delivered max_deliver times.
+func (p *pipeline) exhaust(m *inMsg) {
+	now := p.w.deps.Clock()
+	text := fmt.Sprintf("delivered %d times (max_deliver %d) without an answer from TikTok that settles it; last error: %s",
+		m.delivered, p.w.opts.MaxDeliver, m.lastError)
+	for i := range m.ev {
+		if m.ev[i].status != evUnsettled {
+			continue
+		}
+		for _, row := range m.res.Events[i].Rows {
+			body, err := p.coreTF.DeadLetterRow(m.body, row)
+			if err != nil {
+				body = []byte(`{}`)
+			}
+			m.letters = append(m.letters, p.letter(m, body, events.ReasonRetriesExhausted, text, "", row, now))
+		}
+	}
+	m.hb = hbNone
+}
+
+func (p *pipeline) nak(m *inMsg) {
+	var delay time.Duration
+	switch m.hb {
+	case hbOutage, hbPaused, hbCredential:
+		delay = p.w.opts.ProbeMin
+		if p.paused {
+			delay = p.nakDelay
+		}
+	case hbStore:
+		delay = p.w.opts.ProbeMin
+	}
+	var err error
+	if delay > 0 {
+		err = m.msg.NakWithDelay(delay)
+	} else {
+		err = m.msg.Nak()
+	}
+	if err != nil {
+		p.log.Debug().Err(err).Msg("nak")
+	}
+	p.stats.handedBack.Add(1)
+	p.met.HandedBack(1)
+	p.finish(m, true)
+}
+
+func (p *pipeline) ack(m *inMsg) {
+	if err := m.msg.Ack(); err != nil {
+		p.log.Debug().Err(err).Msg("ack")
+	}
+	t := &p.tally
+	t.received += int64(m.rows)
+	t.sent += int64(m.sent)
+	t.duplicates += int64(m.dup)
+	t.messages++
+	var byReason [numReasons]int
+	for i := range m.letters {
+		byReason[reasonIndex[m.letters[i].Reason]]++
+	}
+	for i, n := range byReason {
+		t.deadLettered[i] += int64(n)
+		if n > 0 {
+			p.met.DeadLettered(dlq.Reasons()[i], n)
+		}
+	}
+	p.met.Settled(m.rows, m.sent, m.dup)
+	if m.rows != m.sent+m.dup+len(m.letters) {
+		p.log.Error().Uint64("seq", m.seq).Int("rows", m.rows).Int("sent", m.sent).Int("duplicates", m.dup).
+			Int("dead_lettered", len(m.letters)).Msg("accounting mismatch: a row of this message is counted twice or not at all")
+	}
+	p.finish(m, true)
+}
+
+func (p *pipeline) finish(m *inMsg, reuse bool) {
+	m.done = true
+	p.live.remove(m)
+	if reuse {
+		m.release()
+	}
+}
+
+// keepAlive tells the server that messages held longer than a third of ack_wait are
+// still being worked on, so a long retry does not get them redelivered elsewhere.
+func (p *pipeline) keepAlive() {
+	now := time.Now()
+	every := p.w.opts.AckWait / 3
+	for m := p.live.head; m != nil; m = m.next {
+		if now.Sub(m.touched) >= every {
+			_ = m.msg.InProgress()
+			m.touched = now
+		}
+	}
+}
+
+// handBackQueued takes every event out of the batcher: they will not be sent in this
+// delivery.
+func (p *pipeline) handBackQueued(kind handBack) {
+	bs := p.ready
+	if p.cur != nil {
+		bs = append(bs, p.cur)
+		p.cur = nil
+	}
+	p.ready = nil
+	for _, b := range bs {
+		for _, ref := range b.refs {
+			ref.state().status = evUnsettled
+			ref.m.raise(kind)
+			if l := p.leaders[ref.event().ID]; l != nil && l.ref == ref {
+				p.dropLeader(l, kind)
+			}
+			ref.m.open--
+			p.check(ref.m)
+		}
+		p.freeBatch(b)
+	}
+	if p.timerArmed {
+		p.batchTimer.Stop()
+		p.timerArmed = false
+	}
+}
+
+// pause stops the destination after a credential refusal or an outage: nothing more
+// is pulled, everything not in flight goes back to the stream, and a probe retries
+// with backoff.
+func (p *pipeline) pause(kind handBack, err error, probe probeEvent) {
+	if p.draining {
+		return
+	}
+	text := p.pauseText(kind, err)
+	if p.probe.json == nil {
+		p.probe = probe
+	}
+	if p.paused {
+		if kind != p.pauseKind {
+			p.pauseKind = kind
+			p.setReason(text)
+			p.log.Error().Msg(text)
+		}
+		return
+	}
+	p.paused = true
+	p.pauseKind = kind
+	p.handBackAll.Store(true)
+	p.stopFetch()
+	p.bo.Reset()
+	p.nakDelay = p.bo.NextBackOff()
+	p.setReason(text)
+	p.met.Paused(true)
+	p.log.Error().Dur("probe_in", p.nakDelay).Msg(text)
+	p.handBackQueued(hbPaused)
+	p.probeTimer.Reset(p.nakDelay)
+}
+
+func (p *pipeline) pauseText(kind handBack, err error) string {
+	var ce *tiktokclient.CredentialError
+	if kind == hbCredential && errors.As(err, &ce) {
+		msg := ce.Message
+		if msg != "" {
+			msg = " " + msg
+		}
+		return fmt.Sprintf("destination %s paused: TikTok refused the credentials or configuration (code %d%s); "+
+			"fix the access token (or the destination's advertiser_id / event_source_id); rows stay queued", p.name, ce.Code, msg)
+	}
+	return fmt.Sprintf("destination %s paused: TikTok did not settle a request within max_elapsed (%v); "+
+		"rows stay queued and are retried when it answers again", p.name, err)
+}
+
+// startProbe re-sends one event of the batch that paused the destination. The probe
+// holds no message: if TikTok takes it, its marker is written before the destination
+// resumes, so the redelivered row counts as a duplicate of it.
+func (p *pipeline) startProbe() {
+	if !p.paused || p.probing || p.draining {
+		return
+	}
+	if p.probe.json == nil {
+		p.resume()
+		return
+	}
+	p.probing = true
+	pr := p.probe
+	req := p.reqTemplate
+	go func() {
+		ctx, cancel := context.WithTimeout(p.sendCtx, p.sendTimeout)
+		defer cancel()
+		req.Events = []json.RawMessage{pr.json}
+		var r probeResult
+		r.res, r.err = p.w.deps.Client.Send(ctx, req)
+		if r.err == nil && len(r.res.Outcomes) == 1 && r.res.Outcomes[0].Status == tiktokclient.Accepted {
+			r.markErr = p.w.deps.Dedup.Mark(p.ioCtx, p.name, []dedup.Receipt{{
+				EventID: pr.id, AcceptedAt: p.w.deps.Clock(), RequestID: r.res.Outcomes[0].RequestID}})
+		}
+		select {
+		case p.probeCh <- r:
+		case <-p.quit:
+		}
+	}()
+}
+
+func (p *pipeline) probed(r probeResult) {
+	p.probing = false
+	p.stats.requests.Add(int64(r.res.Requests))
+	p.stats.retries.Add(int64(r.res.Retries))
+	if r.err == nil && len(r.res.Outcomes) == 1 && r.res.Outcomes[0].Status == tiktokclient.Accepted {
+		p.stats.sentEvents.Add(1)
+		p.met.EventsSent(1)
+		if r.markErr != nil {
+			p.warn(r.markErr, "dedup store did not record the probe event; TikTok drops its repeat")
+		}
+	}
+	if p.draining || !p.paused {
+		return
+	}
+	if r.err == nil {
+		p.resume()
+		return
+	}
+	kind := p.classify(r.err)
+	if kind != hbCredential && kind != hbOutage {
+		kind = hbOutage
+	}
+	if kind != p.pauseKind {
+		p.pauseKind = kind
+		text := p.pauseText(kind, r.err)
+		p.setReason(text)
+		p.log.Error().Msg(text)
+	}
+	p.nakDelay = p.bo.NextBackOff()
+	p.probeTimer.Reset(p.nakDelay)
+}
+
+func (p *pipeline) resume() {
+	p.paused = false
+	p.probe = probeEvent{}
+	p.handBackAll.Store(false)
+	p.setReason("")
+	p.met.Paused(false)
+	p.log.Info().Msgf("destination %s resumed: TikTok answers again; pulling rows", p.name)
+	p.startFetch()
+}
+
+// startDrain begins the shutdown: stop pulling, hand back what is not in flight.
+func (p *pipeline) startDrain() {
+	p.draining = true
+	p.handBackAll.Store(true)
+	p.stopFetch()
+	p.probeTimer.Stop()
+	p.handBackQueued(hbRelease)
+	p.log.Info().Int("in_flight", p.inflight).Int("messages", p.live.n).Msg("draining")
+}
+
+// abandon is the end of a drain that ran out of time: NAK whatever is left. Messages
+// are not reused, since a sender may still read them.
+func (p *pipeline) abandon() {
+	n := 0
+	for m := p.live.head; m != nil; {
+		next := m.next
+		_ = m.msg.Nak()
+		p.stats.handedBack.Add(1)
+		p.finish(m, false)
+		n++
+		m = next
+	}
+	p.met.HandedBack(n)
+	if n > 0 {
+		p.log.Warn().Int("messages", n).Msg("drain timeout: handed back the messages still in progress")
+	}
+}
+
+// warn logs a store failure at most once every 10 seconds.
+func (p *pipeline) warn(err error, msg string) {
+	if now := time.Now(); now.Sub(p.lastWarn) >= 10*time.Second {
+		p.lastWarn = now
+		p.log.Warn().Err(err).Msg(msg)
+	}
+}

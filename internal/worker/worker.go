@@ -1,0 +1,207 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dedup"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dlq"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/metrics"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
+)
+
+// Sender delivers one request to TikTok; *tiktokclient.Client is one. Its error
+// contract is tiktokclient.Client.Send's: a *tiktokclient.CredentialError, an error
+// wrapping tiktokclient.ErrGaveUp, or the context's error, with the affected events
+// Unsettled.
+type Sender interface {
+	Send(ctx context.Context, req tiktokclient.Request) (tiktokclient.Result, error)
+}
+
+// Deps are the parts a Worker runs on. All but Metrics are required; Clock defaults to
+// time.Now and is the clock of the window rules, receipts and dead letters.
+type Deps struct {
+	JS      jetstream.JetStream
+	Names   broker.Names
+	Dedup   dedup.Store
+	DLQ     dlq.Publisher
+	Client  Sender
+	Log     zerolog.Logger
+	Metrics *metrics.Metrics
+	Clock   func() time.Time
+}
+
+// Destination is one TikTok destination: its consumer (by Name) and its transform.
+type Destination struct {
+	Name          string
+	Events        events.Config
+	TestEventCode string // top-level test_event_code; "" falls back to Events.TestEventCode
+}
+
+// Options tune delivery. Zero values take the defaults of SPEC §6.
+type Options struct {
+	Destinations []Destination
+	BatchSize    int           // events per request, at most 1,000 (default 1,000)
+	MaxWait      time.Duration // a partial batch leaves after this long (default 1s)
+	InFlight     int           // requests in flight per destination (default 4)
+	// MaxElapsed is the client's retry budget (the caller configures the client with
+	// it). The worker bounds each Send by it, with a margin, so that a client that
+	// ignores it cannot hold messages forever.
+	MaxElapsed   time.Duration // default 15m
+	MaxDeliver   int           // deliveries before retries_exhausted (default 50)
+	AckWait      time.Duration // the consumer's AckWait; keep-alives go every AckWait/3 (default 60s)
+	DrainTimeout time.Duration // Run returns within this after ctx is cancelled (default 30s)
+	PullBuffer   int           // messages the puller keeps buffered (default BatchSize)
+	// ProbeMin and ProbeMax bound the backoff between probes of a paused destination
+	// (defaults 1s and 5m). NAKed messages are delayed by the current backoff.
+	ProbeMin, ProbeMax time.Duration
+	PendingInterval    time.Duration // how often consumer_pending is refreshed (default 5s)
+}
+
+func (o *Options) defaults() error {
+	if len(o.Destinations) == 0 {
+		return errors.New("worker: no destinations configured; add one under destinations:")
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = events.MaxEventsPerRequest
+	}
+	if o.BatchSize > events.MaxEventsPerRequest {
+		return fmt.Errorf("worker: batch_size %d: TikTok takes at most %d events per request", o.BatchSize, events.MaxEventsPerRequest)
+	}
+	setD := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	setI := func(i *int, v int) {
+		if *i <= 0 {
+			*i = v
+		}
+	}
+	setD(&o.MaxWait, time.Second)
+	setI(&o.InFlight, 4)
+	setD(&o.MaxElapsed, 15*time.Minute)
+	setI(&o.MaxDeliver, 50)
+	setD(&o.AckWait, 60*time.Second)
+	setD(&o.DrainTimeout, 30*time.Second)
+	setI(&o.PullBuffer, o.BatchSize)
+	setD(&o.ProbeMin, time.Second)
+	setD(&o.ProbeMax, 5*time.Minute)
+	setD(&o.PendingInterval, 5*time.Second)
+	if o.ProbeMax < o.ProbeMin {
+		o.ProbeMax = o.ProbeMin
+	}
+	seen := map[string]bool{}
+	for _, d := range o.Destinations {
+		if d.Name == "" {
+			return errors.New("worker: a destination has no name")
+		}
+		if seen[d.Name] {
+			return fmt.Errorf("worker: destination %q is configured twice", d.Name)
+		}
+		seen[d.Name] = true
+	}
+	return nil
+}
+
+// Worker consumes every destination's rows and delivers them to TikTok. One Worker is
+// one replica; any number of them may share the consumers.
+type Worker struct {
+	deps  Deps
+	opts  Options
+	pipes []*pipeline
+
+	mu      sync.Mutex
+	running bool
+}
+
+// New checks deps and opts and builds the pipelines; nothing touches the network
+// until Run.
+func New(deps Deps, opts Options) (*Worker, error) {
+	switch {
+	case deps.JS == nil:
+		return nil, errors.New("worker: no JetStream connection")
+	case deps.Dedup == nil:
+		return nil, errors.New("worker: no dedup store")
+	case deps.DLQ == nil:
+		return nil, errors.New("worker: no dead-letter publisher")
+	case deps.Client == nil:
+		return nil, errors.New("worker: no TikTok client")
+	case deps.Names.RowsStream == "":
+		return nil, errors.New("worker: topology names are empty; use broker.NamesFor")
+	}
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	w := &Worker{deps: deps, opts: opts}
+	for _, d := range opts.Destinations {
+		p, err := newPipeline(w, d)
+		if err != nil {
+			return nil, fmt.Errorf("worker: destination %s: %w", d.Name, err)
+		}
+		w.pipes = append(w.pipes, p)
+	}
+	return w, nil
+}
+
+// Run delivers every destination's rows until ctx is cancelled, then drains: it stops
+// pulling, lets requests in flight finish, hands back (NAK) what is left, and returns
+// within Options.DrainTimeout. It returns nil after a drain, or the first error that
+// stopped a destination from starting (its consumer missing, for one).
+func (w *Worker) Run(ctx context.Context) error {
+	w.mu.Lock()
+	if w.running {
+		w.mu.Unlock()
+		return errors.New("worker: Run called twice")
+	}
+	w.running = true
+	w.mu.Unlock()
+
+	errs := make([]error, len(w.pipes))
+	var wg sync.WaitGroup
+	for i, p := range w.pipes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.run(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Ready reports whether every destination is delivering; when not, the reasons say
+// which destination is paused and why (no secrets, no PII).
+func (w *Worker) Ready() (bool, []string) {
+	var reasons []string
+	for _, p := range w.pipes {
+		if r := p.pausedReason(); r != "" {
+			reasons = append(reasons, r)
+		}
+	}
+	return len(reasons) == 0, reasons
+}
+
+// Stats returns the counters of every destination and their total.
+func (w *Worker) Stats() Stats {
+	s := Stats{Total: DestinationStats{Name: "total", DeadLettered: map[string]int64{}}}
+	for _, p := range w.pipes {
+		d := p.stats.snapshot(p.name)
+		d.Paused = p.pausedReason() != ""
+		d.PauseReason = p.pausedReason()
+		s.Destinations = append(s.Destinations, d)
+		s.Total.add(d)
+	}
+	return s
+}
