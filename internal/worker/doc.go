@@ -9,6 +9,8 @@
 //
 //	fetch ─▶ transform ─▶ lookup ─▶ core ─▶ senders (in_flight) ─▶ core ─▶ IO jobs ─▶ core ─▶ ack/NAK
 //
+// The stages:
+//
 //   - fetch pulls with a pull buffer (consumer.Messages) and stops while the
 //     destination is paused or draining.
 //   - transform decodes each message with one events.Transformer (malformed → the
