@@ -189,3 +189,20 @@ func ExampleReadAll() {
 	// 2 rows: [{"timestamp":"1763980000","event_id":"o-1","content_id":"sku-1","price":"19.99","quantity":"3"},{"timestamp":"1763980000","event_id":"o-1","content_id":"sku-2","price":"5"}]
 	// 1 rows: {"timestamp":"1763980100","event_id":"o-2","content_id":"sku-3","price":"1","quantity":"1"}
 }
+
+// BenchmarkRead100k reads and groups 100,000 JSON Lines rows, without NATS: the
+// reader's share of BenchmarkPublish100k.
+func BenchmarkRead100k(b *testing.B) {
+	var in strings.Builder
+	for i := range 100_000 {
+		fmt.Fprintf(&in, `{"timestamp":"2025-11-24T10:00:00Z","event":"Purchase","event_id":"o-%d","email":"user%d@example.com","phone":"+1 415 555 %04d","content_id":"sku-1","price":19.99,"quantity":3}`+"\n", i/2, i, i%10000)
+	}
+	data := in.String()
+	b.SetBytes(int64(len(data)))
+	for range b.N {
+		msgs, err := publish.ReadAll(strings.NewReader(data), publish.FormatJSONL)
+		if err != nil || len(msgs) != 50_000 {
+			b.Fatalf("%d messages, %v", len(msgs), err)
+		}
+	}
+}
