@@ -1,18 +1,68 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"os"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/demo"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/sampledata"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
 )
 
-// TODO(owner): replace this placeholder with the real command.
 func (a *app) demoCmd() *cobra.Command {
-	return &cobra.Command{
+	var (
+		rows     int
+		replicas int
+		verbose  bool
+		timeout  time.Duration
+	)
+	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole pipeline on embedded NATS, the sandbox API and sample rows",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("demo: not implemented yet")
+		Long: `demo starts an embedded JetStream server (in a temporary directory), the sandbox
+TikTok API, publishes ~10,000 sample rows — with duplicates, invalid rows, old and future
+timestamps, malformed messages, a poison event the sandbox refuses and a burst of HTTP
+503s — and delivers them with two worker replicas. It ends with a summary of what was
+sent, duplicate and dead-lettered, and exits non-zero if the numbers do not add up.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := os.MkdirTemp("", "tiktok-events-worker-demo-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			log := zerolog.Nop()
+			if verbose {
+				log, _ = service.NewLogger(config.Log{Level: "info", Format: "auto"}, os.Stderr)
+			}
+			mix := sampledata.DefaultMix
+			if rows > 0 && rows != mix.Rows() {
+				scale := float64(rows) / float64(mix.Rows())
+				mix.Good = int(float64(mix.Good) * scale)
+				mix.LineItems = int(float64(mix.LineItems) * scale)
+				mix.Duplicates = int(float64(mix.Duplicates) * scale)
+				mix.Invalid = int(float64(mix.Invalid) * scale)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "publishing %d sample rows to an embedded JetStream server; delivering with %d replicas to the sandbox API…\n", mix.Rows(), replicas)
+			rep, err := demo.Run(cmd.Context(), demo.Options{
+				Mix: mix, DataDir: dir, Replicas: replicas, Timeout: timeout, Log: log, Version: version,
+			})
+			rep.Print(out)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			return nil
 		},
 	}
+	cmd.Flags().IntVar(&rows, "rows", 0, "about how many sample rows to publish (default ~10,000)")
+	cmd.Flags().IntVar(&replicas, "replicas", 2, "worker replicas to run in this process")
+	cmd.Flags().BoolVar(&verbose, "verbose", false, "show the workers' logs on stderr")
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up if the rows are not all settled by then")
+	return cmd
 }

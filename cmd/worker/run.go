@@ -1,18 +1,58 @@
 package main
 
 import (
-	"errors"
+	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
 )
 
-// TODO(owner): replace this placeholder with the real command.
 func (a *app) runCmd() *cobra.Command {
-	return &cobra.Command{
+	var cfgPath string
+	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the queue worker",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("run: not implemented yet")
+		Long: `run consumes rows from NATS JetStream and delivers them to the TikTok Events API
+for every configured destination, until SIGTERM or SIGINT, then drains (stops pulling,
+finishes or hands back what is in flight) within delivery.drain_timeout.
+
+With no NATS URL (nats.url or NATS_URL), it starts an embedded JetStream server storing
+under nats.data_dir and says so. It serves /healthz, /readyz and /metrics on http.listen.
+A destination whose connection check fails starts paused and is probed again; run does
+not crash-loop on a credential or configuration problem.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cfgPath, os.Getenv)
+			if err != nil {
+				return err
+			}
+			log, err := service.NewLogger(cfg.Log, a.stderr)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			s, err := service.New(ctx, cfg, log, service.Options{Version: version})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			for _, w := range cfg.Warnings() {
+				log.Warn().Msg(w)
+			}
+			for i, err := range s.CheckDestinations(ctx) {
+				d := cfg.Destinations[i]
+				if err != nil {
+					log.Warn().Str("destination", d.Name).Err(err).Msg("connection check failed; the destination pauses on its first request and is probed until TikTok accepts it")
+				} else {
+					log.Info().Str("destination", d.Name).Str("event_source", d.EventSource).Msg("connection check passed")
+				}
+			}
+			log.Info().Int("destinations", len(cfg.Destinations)).Str("version", version).Msg("worker running")
+			return s.Run(ctx)
 		},
 	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML configuration file (SPEC §6); every key has a default")
+	return cmd
 }

@@ -28,7 +28,7 @@ type Mix struct {
 }
 
 // DefaultMix is the demo's ~10,000 rows.
-var DefaultMix = Mix{Good: 9000, LineItems: 100, Duplicates: 300, Invalid: 150, Old: 100, Future: 50, Malformed: 10, Poison: true}
+var DefaultMix = Mix{Good: 9089, LineItems: 100, Duplicates: 300, Invalid: 150, Old: 100, Future: 50, Malformed: 10, Poison: true}
 
 // Rows returns the number of rows m makes; a malformed message counts as one row.
 func (m Mix) Rows() int {

@@ -1,0 +1,264 @@
+// Package demo runs the whole pipeline on one machine with nothing installed: an
+// embedded JetStream server, the sandbox TikTok API, sample rows with every kind of
+// problem, and two worker replicas in one process. It is `worker demo` and `make demo`,
+// and the test of the assembled service.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/publish"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/sampledata"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/worker"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient/tiktoktest"
+)
+
+// Destination is the demo's one destination: an offline event set of the sandbox's
+// default advertiser.
+const Destination = "stores"
+
+// Options tune a demo run.
+type Options struct {
+	Mix      sampledata.Mix // default sampledata.DefaultMix
+	DataDir  string         // the embedded server's store (required; a temp dir)
+	Replicas int            // worker replicas in this process (default 2)
+	Burst    int            // sandbox answers HTTP 503 to this many requests first (default 5)
+	Timeout  time.Duration  // give up after this long (default 60s)
+	Log      zerolog.Logger // the workers' log (default: discarded)
+	Version  string
+	Now      func() time.Time
+	Seed     uint64
+	Verbose  bool
+}
+
+// Report is what the demo saw: the workers' total counters and the sandbox's.
+type Report struct {
+	Published       int // rows published
+	Messages        int
+	Total           worker.DestinationStats
+	SandboxAccepted int // events the sandbox recorded as accepted
+	SandboxRequests int
+	SandboxCodes    map[int]int
+	DLQMessages     uint64 // messages in the dead-letter stream
+	Elapsed         time.Duration
+}
+
+// Balanced reports whether every row is accounted for, by the workers and by the
+// two outside witnesses (the sandbox's accepted count and the DLQ stream).
+func (r Report) Balanced() bool {
+	return r.Total.Balanced() && int(r.Total.Received) == r.Published &&
+		r.Total.SentEvents == int64(r.SandboxAccepted) &&
+		uint64(r.Total.DeadLetteredTotal()) == r.DLQMessages
+}
+
+// Run runs the demo and returns its report; the error says what did not add up.
+func Run(ctx context.Context, o Options) (Report, error) {
+	if o.Mix == (sampledata.Mix{}) {
+		o.Mix = sampledata.DefaultMix
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 2
+	}
+	if o.Burst == 0 {
+		o.Burst = 5
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.DataDir == "" {
+		return Report{}, errors.New("demo: no data directory")
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+
+	sandbox := tiktoktest.NewServer()
+	defer sandbox.Close()
+	sandbox.PoisonEvent(sampledata.PoisonEventID)
+	sandbox.FailNext(o.Burst, 503)
+
+	cfg := config.Default()
+	cfg.NATS.DataDir = o.DataDir
+	cfg.TikTok.APIBase = sandbox.URL
+	cfg.TikTok.AccessToken = tiktoktest.DefaultToken
+	cfg.HTTP.Listen = ""
+	cfg.Delivery.MaxWait = config.Duration(100 * time.Millisecond)
+	cfg.Delivery.Replicas = o.Replicas
+	cfg.Delivery.MaxAckPending = cfg.Delivery.EffectiveMaxAckPending()
+	cfg.Destinations = []config.Destination{{
+		Name:           Destination,
+		AdvertiserID:   tiktoktest.DefaultAdvertiserID,
+		EventSource:    "offline",
+		EventSourceID:  tiktoktest.DefaultEventSetID,
+		FixedEventName: "Purchase",
+		Window:         config.Duration(config.DefaultWindow),
+		PhoneRegion:    "US",
+	}}
+
+	first, err := broker.Connect(ctx, cfg.NATS, o.Log)
+	if err != nil {
+		return Report{}, err
+	}
+	defer first.Close()
+
+	limiter := tiktokclient.NewLimiter(cfg.TikTok.RateLimit)
+	var replicas []*service.Service
+	for i := 0; i < o.Replicas; i++ {
+		b := first
+		if i > 0 {
+			// Each replica has its own connection, as separate processes would.
+			nc, err := nats.Connect(first.EmbeddedURL(), nats.Name(fmt.Sprintf("demo-replica-%d", i+1)))
+			if err != nil {
+				return Report{}, err
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return Report{}, err
+			}
+			b = &broker.Broker{NC: nc, JS: js}
+		}
+		client, err := tiktokclient.New(
+			tiktokclient.WithBaseURL(sandbox.URL),
+			tiktokclient.WithTokenSource(tiktokclient.StaticToken(tiktoktest.DefaultToken)),
+			tiktokclient.WithLimiter(limiter),
+			tiktokclient.WithInitialInterval(50*time.Millisecond),
+			tiktokclient.WithMaxElapsed(cfg.Delivery.MaxElapsed.D()),
+			tiktokclient.WithUserAgent("tiktok-events-worker-demo/"+o.Version),
+			tiktokclient.WithLogger(o.Log),
+		)
+		if err != nil {
+			return Report{}, err
+		}
+		s, err := service.New(ctx, cfg, o.Log.With().Int("replica", i+1).Logger(), service.Options{
+			Version: o.Version, Clock: o.Now, Broker: b, Client: client,
+		})
+		if err != nil {
+			return Report{}, err
+		}
+		defer s.Close()
+		replicas = append(replicas, s)
+	}
+
+	msgs := sampledata.Generate(o.Mix, o.Now(), o.Seed)
+	names := service.Topology(cfg).Names
+	sum, err := publish.Rows(ctx, first.JS, names.RowsSubject(Destination), msgs)
+	if err != nil {
+		return Report{}, fmt.Errorf("publishing the sample rows: %w", err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, len(replicas))
+	for _, s := range replicas {
+		go func() { done <- s.Worker.Run(runCtx) }()
+	}
+	total := func() worker.DestinationStats {
+		t := worker.DestinationStats{DeadLettered: map[string]int64{}}
+		for _, s := range replicas {
+			st := s.Worker.Stats().Total
+			t.Received += st.Received
+			t.Sent += st.Sent
+			t.SentEvents += st.SentEvents
+			t.Duplicates += st.Duplicates
+			for k, v := range st.DeadLettered {
+				t.DeadLettered[k] += v
+			}
+			t.Messages += st.Messages
+			t.HandedBack += st.HandedBack
+			t.Requests += st.Requests
+			t.Retries += st.Retries
+			t.Batches += st.Batches
+			t.FullBatches += st.FullBatches
+		}
+		return t
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var waitErr error
+	for waitErr == nil && total().Received < int64(sum.PublishedRows) {
+		select {
+		case <-ctx.Done():
+			waitErr = fmt.Errorf("demo: only %d of %d rows settled before the %s timeout", total().Received, sum.PublishedRows, o.Timeout)
+		case <-tick.C:
+		}
+	}
+	stop()
+	for range replicas {
+		if err := <-done; err != nil && waitErr == nil {
+			waitErr = err
+		}
+	}
+
+	rep := Report{
+		Published:       sum.PublishedRows,
+		Messages:        sum.Published,
+		Total:           total(),
+		SandboxAccepted: sandbox.AcceptedCount(),
+		SandboxRequests: sandbox.Requests(),
+		SandboxCodes:    sandbox.CodeCounts(),
+		Elapsed:         time.Since(start),
+	}
+	infoCtx, cancelInfo := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelInfo()
+	if st, err := first.JS.Stream(infoCtx, names.DLQStream); err == nil {
+		rep.DLQMessages = st.CachedInfo().State.Msgs
+	}
+	if waitErr != nil {
+		return rep, waitErr
+	}
+	if !rep.Balanced() {
+		return rep, errors.New("demo: the numbers do not add up (see the summary)")
+	}
+	return rep, nil
+}
+
+// Print writes the summary table.
+func (r Report) Print(w io.Writer) {
+	t := r.Total
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	line := func(label string, n any) { fmt.Fprintf(tw, "%s\t%v\t\n", label, n) }
+	fmt.Fprintf(w, "\ntiktok-events-worker demo — destination %q, %d messages\n\n", Destination, r.Messages)
+	line("rows published", r.Published)
+	line("rows received", t.Received)
+	line("  sent", t.Sent)
+	line("  duplicate", t.Duplicates)
+	line("  dead-lettered", t.DeadLetteredTotal())
+	for _, reason := range slices.Sorted(maps.Keys(t.DeadLettered)) {
+		if n := t.DeadLettered[reason]; n > 0 {
+			line("    "+reason, n)
+		}
+	}
+	line("events accepted by the sandbox", r.SandboxAccepted)
+	line("messages in the DLQ stream", r.DLQMessages)
+	line("requests to TikTok", t.Requests)
+	line("  retries", t.Retries)
+	line("  full 1,000-event batches", t.FullBatches)
+	line("elapsed", r.Elapsed.Round(time.Millisecond))
+	_ = tw.Flush()
+	check := "✓ received = sent + duplicate + dead-lettered; sandbox and DLQ agree"
+	if !r.Balanced() {
+		check = "✗ the numbers do not add up"
+	}
+	fmt.Fprintf(w, "\n%s\n", check)
+}

@@ -1,0 +1,289 @@
+// Package service assembles the worker from its configuration: the NATS connection
+// (or an embedded server) and topology, the dedup store, the dead-letter publisher,
+// the TikTok client and its credentials, the Worker, and the HTTP endpoints
+// (/healthz, /readyz, /metrics). `worker run`, `worker demo` and `worker validate`
+// build through it, so the wiring exists once.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+	"golang.org/x/oauth2"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dedup"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dlq"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/metrics"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/worker"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
+)
+
+// NewLogger returns the process logger: zerolog JSON, or the console format when
+// format is "console", or "auto" and w is a terminal.
+func NewLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(strings.ToLower(c.Level))
+	if err != nil || c.Level == "" {
+		level = zerolog.InfoLevel
+	}
+	console := c.Format == "console"
+	if c.Format == "" || c.Format == "auto" {
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			console = true
+		}
+	}
+	if console {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+// TokenSource returns the TikTok credentials of c: the refresh flow when an app id is
+// configured (its rotated refresh token kept in store, so that every replica and the
+// next restart use the newest one), otherwise the static long-term access token.
+func TokenSource(c config.TikTok, store tiktokclient.TokenStore) (oauth2.TokenSource, error) {
+	if c.AppID != "" {
+		if c.AppSecret == "" || c.RefreshToken == "" {
+			return nil, fmt.Errorf("tiktok.app_id is set, so the refresh flow needs the app secret (env %s) and a refresh token (env %s)", c.AppSecretEnv, c.RefreshTokenEnv)
+		}
+		return tiktokclient.NewRefreshTokenSource(tiktokclient.RefreshConfig{
+			AppID:        c.AppID,
+			Secret:       c.AppSecret,
+			RefreshToken: c.RefreshToken,
+			TokenURL:     c.TokenURL,
+			Store:        store,
+		}), nil
+	}
+	if c.AccessToken == "" {
+		return nil, fmt.Errorf("no TikTok access token: set the environment variable %s (tiktok.access_token_env) or tiktok.access_token_file", c.AccessTokenEnv)
+	}
+	return tiktokclient.StaticToken(c.AccessToken), nil
+}
+
+// Topology is the broker topology cfg asks for.
+func Topology(cfg *config.Config) broker.Topology {
+	names := broker.NamesFor(cfg.NATS.SubjectPrefix)
+	names.DedupBucket = cfg.Dedup.Bucket
+	t := broker.Topology{
+		Names:         names,
+		Replicas:      cfg.NATS.Replicas,
+		MaxAckPending: cfg.Delivery.EffectiveMaxAckPending(),
+		AckWait:       cfg.Delivery.AckWait.D(),
+		DedupTTL:      cfg.Dedup.TTL.D(),
+		DLQRetention:  cfg.DLQ.Retention.D(),
+	}
+	for _, d := range cfg.Destinations {
+		t.Destinations = append(t.Destinations, d.Name)
+	}
+	return t
+}
+
+// WorkerOptions maps the delivery settings and destinations of cfg to the Worker's.
+func WorkerOptions(cfg *config.Config) worker.Options {
+	o := worker.Options{
+		BatchSize:    cfg.Delivery.BatchSize,
+		MaxWait:      cfg.Delivery.MaxWait.D(),
+		InFlight:     cfg.Delivery.InFlight,
+		MaxElapsed:   cfg.Delivery.MaxElapsed.D(),
+		MaxDeliver:   cfg.Delivery.MaxDeliver,
+		AckWait:      cfg.Delivery.AckWait.D(),
+		DrainTimeout: cfg.Delivery.DrainTimeout.D(),
+	}
+	for _, d := range cfg.Destinations {
+		o.Destinations = append(o.Destinations, worker.Destination{
+			Name: d.Name,
+			Events: events.Config{
+				EventSource:    d.EventSource,
+				EventSourceID:  d.EventSourceID,
+				FixedEventName: d.FixedEventName,
+				Window:         d.Window.D(),
+				PhoneRegion:    d.PhoneRegion,
+				LimitedDataUse: d.LimitedDataUse,
+				TestEventCode:  d.TestEventCode,
+			},
+			TestEventCode: d.TestEventCode,
+		})
+	}
+	return o
+}
+
+// Options change how a Service is built; tests and the demo use them.
+type Options struct {
+	Version string
+	Clock   func() time.Time      // the clock of the window rules (default time.Now)
+	Limiter *tiktokclient.Limiter // share one limiter between replicas in one process
+	Broker  *broker.Broker        // use this connection instead of connecting
+	Client  worker.Sender         // use this sender instead of building a client
+	Metrics *metrics.Metrics      // share a registry (default: a new one)
+}
+
+// Service is one worker replica, assembled.
+type Service struct {
+	Config  *config.Config
+	Broker  *broker.Broker
+	Worker  *worker.Worker
+	Metrics *metrics.Metrics
+	Client  *tiktokclient.Client // nil when Options.Client was given
+	log     zerolog.Logger
+	ownConn bool
+}
+
+// New connects (unless opts.Broker is given), creates the topology if missing, and
+// builds the Worker. It checks no TikTok connection: Run does that per destination and
+// starts paused where a check fails, rather than crash-looping.
+func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Options) (*Service, error) {
+	if err := cfg.CheckRun(); err != nil {
+		return nil, err
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	s := &Service{Config: cfg, Broker: opts.Broker, Metrics: opts.Metrics, log: log}
+	if s.Metrics == nil {
+		s.Metrics = metrics.New()
+	}
+	if s.Broker == nil {
+		b, err := broker.Connect(ctx, cfg.NATS, log)
+		if err != nil {
+			return nil, err
+		}
+		s.Broker, s.ownConn = b, true
+	}
+	fail := func(err error) (*Service, error) {
+		s.Close()
+		return nil, err
+	}
+	topo := Topology(cfg)
+	if err := broker.Ensure(ctx, s.Broker.JS, topo); err != nil {
+		return fail(fmt.Errorf("creating the NATS streams, consumers and buckets: %w", err))
+	}
+	sender := opts.Client
+	if sender == nil {
+		store := broker.NewTokenStore(s.Broker.JS, topo.Names.TokenBucket, cfg.TikTok.AppID)
+		ts, err := TokenSource(cfg.TikTok, store)
+		if err != nil {
+			return fail(err)
+		}
+		limiter := opts.Limiter
+		if limiter == nil {
+			limiter = tiktokclient.NewLimiter(cfg.TikTok.RateLimit)
+		}
+		c, err := tiktokclient.New(
+			tiktokclient.WithBaseURL(cfg.TikTok.APIBase),
+			tiktokclient.WithTokenSource(ts),
+			tiktokclient.WithLimiter(limiter),
+			tiktokclient.WithMaxElapsed(cfg.Delivery.MaxElapsed.D()),
+			tiktokclient.WithRequestTimeout(cfg.TikTok.RequestTimeout.D()),
+			tiktokclient.WithUserAgent("tiktok-events-worker/"+opts.Version),
+			tiktokclient.WithHTTPClient(&http.Client{Transport: tiktokclient.NewTransport(max(cfg.Delivery.InFlight*len(cfg.Destinations), 8))}),
+			tiktokclient.WithLogger(log),
+		)
+		if err != nil {
+			return fail(err)
+		}
+		s.Client, sender = c, c
+	}
+	w, err := worker.New(worker.Deps{
+		JS:      s.Broker.JS,
+		Names:   topo.Names,
+		Dedup:   dedup.NewKV(s.Broker.JS, topo.Names.DedupBucket, dedup.WithTTL(cfg.Dedup.TTL.D())),
+		DLQ:     dlq.NewPublisher(s.Broker.JS, topo.Names),
+		Client:  sender,
+		Log:     log,
+		Metrics: s.Metrics,
+		Clock:   opts.Clock,
+	}, WorkerOptions(cfg))
+	if err != nil {
+		return fail(err)
+	}
+	s.Worker = w
+	return s, nil
+}
+
+// Close closes the connection when the Service opened it.
+func (s *Service) Close() {
+	if s.ownConn && s.Broker != nil {
+		s.Broker.Close()
+	}
+}
+
+// Handler serves /healthz (the process is up), /readyz (NATS connected and no
+// destination paused; the body says why not) and /metrics.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		var reasons []string
+		if st := s.Broker.NC.Status(); st != nats.CONNECTED {
+			reasons = append(reasons, "NATS is "+strings.ToLower(st.String()))
+		}
+		if ok, why := s.Worker.Ready(); !ok {
+			reasons = append(reasons, why...)
+		}
+		if len(reasons) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready: "+strings.Join(reasons, "; ")+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.Handle("/metrics", s.Metrics.Handler())
+	return mux
+}
+
+// CheckDestinations runs the TikTok connection check of every destination and
+// returns one error per failing destination (nil entries for those that pass).
+func (s *Service) CheckDestinations(ctx context.Context) []error {
+	errs := make([]error, len(s.Config.Destinations))
+	if s.Client == nil {
+		return errs
+	}
+	for i, d := range s.Config.Destinations {
+		errs[i] = s.Client.Check(ctx, Target(d))
+	}
+	return errs
+}
+
+// Target is the connection-check target of a destination.
+func Target(d config.Destination) tiktokclient.Target {
+	return tiktokclient.Target{AdvertiserID: d.AdvertiserID, EventSource: d.EventSource, EventSourceID: d.EventSourceID, AutoTracking: d.AutoTracking}
+}
+
+// Run serves HTTP on cfg.HTTP.Listen (when set) and runs the worker until ctx is
+// cancelled, then drains.
+func (s *Service) Run(ctx context.Context) error {
+	var srv *http.Server
+	if addr := s.Config.HTTP.Listen; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("http.listen %s: %w (choose a free address, or set it to \"\" to disable)", addr, err)
+		}
+		srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		s.log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz and /metrics")
+	}
+	err := s.Worker.Run(ctx)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
