@@ -1,18 +1,130 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
 )
 
-// TODO(owner): replace this placeholder with the real command.
 func (a *app) validateCmd() *cobra.Command {
-	return &cobra.Command{
+	var path string
+	var timeout time.Duration
+	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check the configuration and each destination's connection",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("validate: not implemented yet")
+		Long: `Load the configuration, then run the connection check of every destination: the
+access token works, the advertiser is reachable, the event source (Pixel or offline
+event set) exists, and auto_tracking is set where asked. One line per destination;
+exit 0 when all pass, 1 otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.validate(cmd.Context(), path, timeout)
 		},
 	}
+	cmd.Flags().StringVar(&path, "config", "", "configuration file (YAML)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long each check retries a TikTok that does not answer")
+	return cmd
+}
+
+func (a *app) validate(ctx context.Context, path string, timeout time.Duration) error {
+	cfg, err := config.Load(path, os.Getenv)
+	if err == nil {
+		err = cfg.CheckRun()
+	}
+	if err != nil {
+		fmt.Fprintf(a.stdout, "FAIL config  %v\n", err)
+		return &exitError{code: 1, err: fmt.Errorf("the configuration is invalid: %w", err)}
+	}
+	log := zerolog.New(zerolog.ConsoleWriter{Out: a.stderr, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}}).
+		Level(zerolog.WarnLevel)
+	store := refreshTokenStore(cfg.TikTok, a.stderr)
+	client, err := newTikTokClient(cfg.TikTok, store, log, tiktokclient.WithCheckMaxElapsed(timeout))
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	width := 0
+	for _, d := range cfg.Destinations {
+		width = max(width, len(d.Name))
+	}
+	failed := 0
+	for _, d := range cfg.Destinations {
+		t := tiktokclient.Target{AdvertiserID: d.AdvertiserID, EventSource: d.EventSource, EventSourceID: d.EventSourceID,
+			AutoTracking: d.AutoTracking && d.EventSource == "offline"}
+		if err := client.Check(ctx, t); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failed++
+			fmt.Fprintf(a.stdout, "FAIL %-*s  %v\n", width, d.Name, err)
+			continue
+		}
+		line := t.Describe()
+		if t.AutoTracking {
+			line += ", auto_tracking on"
+		}
+		fmt.Fprintf(a.stdout, "ok   %-*s  %s\n", width, d.Name, line)
+	}
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d destinations failed the connection check", failed, len(cfg.Destinations))}
+	}
+	return nil
+}
+
+// newTikTokClient builds the TikTok client of cfg: the long-term access token, or the
+// OAuth refresh flow (app id + secret + refresh token, rotated tokens to store), the
+// API base, the process-wide rate limit and the request timeout. run builds its
+// client here too, passing its shared limiter and JetStream token store.
+func newTikTokClient(cfg config.TikTok, store tiktokclient.TokenStore, log zerolog.Logger, opts ...tiktokclient.Option) (*tiktokclient.Client, error) {
+	base := cfg.APIBase
+	if base == "" {
+		base = tiktokclient.DefaultAPIBase
+	}
+	o := []tiktokclient.Option{
+		tiktokclient.WithBaseURL(base),
+		tiktokclient.WithLogger(log),
+		tiktokclient.WithUserAgent("tiktok-events-worker/" + version),
+		tiktokclient.WithLimiter(tiktokclient.NewLimiter(cfg.RateLimit)),
+	}
+	if d := cfg.RequestTimeout.D(); d > 0 {
+		o = append(o, tiktokclient.WithRequestTimeout(d))
+	}
+	switch {
+	case cfg.AppID != "":
+		tokenURL := cfg.TokenURL
+		if tokenURL == "" {
+			tokenURL = strings.TrimRight(base, "/") + tiktokclient.RefreshPath
+		}
+		o = append(o, tiktokclient.WithTokenSource(tiktokclient.NewRefreshTokenSource(tiktokclient.RefreshConfig{
+			AppID: cfg.AppID, Secret: cfg.AppSecret, RefreshToken: cfg.RefreshToken, TokenURL: tokenURL, Store: store,
+		})))
+	case cfg.AccessToken != "":
+		o = append(o, tiktokclient.WithTokenSource(tiktokclient.StaticToken(cfg.AccessToken)))
+	default:
+		return nil, errors.New("no TikTok access token: set " + cfg.AccessTokenEnv + " or tiktok.access_token_file, or configure the refresh flow (tiktok.app_id)")
+	}
+	return tiktokclient.New(append(o, opts...)...)
+}
+
+// refreshTokenStore is where validate keeps a rotated refresh token: the refresh
+// token file when one is configured (so the next run reads the new one), else memory,
+// with a warning, because TikTok may retire the configured token once it rotated.
+func refreshTokenStore(cfg config.TikTok, stderr io.Writer) tiktokclient.TokenStore {
+	if cfg.AppID == "" {
+		return nil
+	}
+	if cfg.RefreshTokenFile != "" {
+		return tiktokclient.FileTokenStore{Path: cfg.RefreshTokenFile}
+	}
+	fmt.Fprintln(stderr, "warning: tiktok.refresh_token_file is not set: if TikTok rotates the refresh token during this check, the new one is not saved and the configured one may stop working")
+	return &tiktokclient.MemoryTokenStore{}
 }
