@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
 	"time"
 
@@ -124,7 +125,7 @@ func (a *app) preview(o previewOptions) error {
 	if err != nil {
 		return err
 	}
-	data, err := io.ReadAll(a.stdin)
+	data, err := readAll(a.stdin)
 	if err != nil {
 		return ioErr(fmt.Errorf("reading stdin: %w", err))
 	}
@@ -136,6 +137,11 @@ func (a *app) preview(o previewOptions) error {
 
 	var res events.Result
 	tr.Reset(&res)
+	if format != "json" {
+		tr.Grow(bytes.Count(data, []byte("\n"))+1, len(data))
+	} else {
+		tr.Grow(bytes.Count(data, []byte("\n{"))+1, len(data))
+	}
 	var lines []int // input line of each row, by row index
 	switch format {
 	case "jsonl":
@@ -167,6 +173,23 @@ func (a *app) preview(o previewOptions) error {
 		return ioErr(fmt.Errorf("writing stderr: %w", err))
 	}
 	return nil
+}
+
+// readAll reads r whole, in one allocation when its size is known (a file or pipe
+// from a file on stdin, a bytes.Reader in tests).
+func readAll(r io.Reader) ([]byte, error) {
+	size := 0
+	switch v := r.(type) {
+	case interface{ Len() int }:
+		size = v.Len()
+	case *os.File:
+		if st, err := v.Stat(); err == nil && st.Mode().IsRegular() {
+			size = int(st.Size())
+		}
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // detectFormat: '[' is a JSON array, '{' JSON Lines (a single object is one line),

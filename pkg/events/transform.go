@@ -846,3 +846,18 @@ func (t *Transformer) AddMalformed(msg string) int {
 	t.reject(idx, ReasonMalformedMessage, "", msg)
 	return idx
 }
+
+// Grow makes room for about rows more rows holding size bytes of input in total, so
+// that a large input (worker preview on a file) is not copied again and again as the
+// buffers grow. It is only a hint; call it after Reset.
+func (t *Transformer) Grow(rows, size int) {
+	t.rows = slices.Grow(t.rows, rows)
+	// decoded values, plus two hashes and an event id per row
+	t.arena = slices.Grow(t.arena, size+rows*(64+64+36))
+	if t.res != nil {
+		t.res.Events = slices.Grow(t.res.Events, rows)
+		t.res.rowIdx = slices.Grow(t.res.rowIdx, rows)
+		// an event is about as long as its row, plus the hashes
+		t.res.buf = slices.Grow(t.res.buf, size+rows*128)
+	}
+}
