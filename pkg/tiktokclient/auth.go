@@ -66,26 +66,22 @@ func (f FileTokenStore) Load(context.Context) (string, error) {
 // Save writes the file through a temporary file and a rename, so that a crash
 // never leaves half a token.
 func (f FileTokenStore) Save(_ context.Context, v string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(f.Path), ".refresh-token-*")
+	tmp, err := os.CreateTemp(filepath.Dir(f.Path), ".refresh-token-*") // mode 0600
 	if err != nil {
 		return fmt.Errorf("saving the refresh token: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
-		_, err = tmp.WriteString(v + "\n")
-		if err == nil {
-			err = tmp.Close()
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), f.Path)
-		}
-		if err != nil {
-			return fmt.Errorf("saving the refresh token: %w", err)
-		}
-		return nil
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	_, err = tmp.WriteString(v + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	tmp.Close()
-	return fmt.Errorf("saving the refresh token: cannot restrict the file's mode")
+	if err == nil {
+		err = os.Rename(tmp.Name(), f.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("saving the refresh token: %w", err)
+	}
+	return nil
 }
 
 // RefreshConfig is the OAuth refresh flow: app id + secret + refresh token,

@@ -216,7 +216,7 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 		if err := ctx.Err(); err != nil {
 			return answer{}, err
 		}
-		ans, class, retryAfter, cause, tok := c.attempt(ctx, method, target, body, st)
+		ans, class, retryAfter, tok, cause := c.attempt(ctx, method, target, body, st)
 		if err := ctx.Err(); err != nil {
 			return answer{}, err
 		}
@@ -267,22 +267,22 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 }
 
 // attempt makes one HTTP request. It returns the envelope, its class, a Retry-After
-// delay when the server sent one, the failure cause for retries and credential
-// errors, and the access token used (for Invalidate).
-func (c *Client) attempt(ctx context.Context, method, target string, body []byte, st *callState) (answer, Class, time.Duration, error, string) {
+// delay when the server sent one, the access token used (for Invalidate), and the
+// failure cause for retries and credential errors.
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte, st *callState) (answer, Class, time.Duration, string, error) {
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
-			return answer{}, ClassRetry, 0, err, ""
+			return answer{}, ClassRetry, 0, "", err
 		}
 	}
 	tok, err := c.ts.Token()
 	if err != nil {
 		var ce *CredentialError
 		if errors.As(err, &ce) {
-			return answer{Code: ce.Code, Message: ce.Message, RequestID: ce.RequestID}, ClassCredential, 0, ce, ""
+			return answer{Code: ce.Code, Message: ce.Message, RequestID: ce.RequestID}, ClassCredential, 0, "", ce
 		}
 		// The token endpoint did not answer: as transient as the API itself.
-		return answer{}, ClassRetry, 0, fmt.Errorf("getting an access token: %w", err), ""
+		return answer{}, ClassRetry, 0, "", fmt.Errorf("getting an access token: %w", err)
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -292,7 +292,7 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	}
 	hreq, err := http.NewRequestWithContext(actx, method, target, rd)
 	if err != nil {
-		return answer{}, ClassCredential, 0, &CredentialError{Code: -1, Message: "bad API base: " + err.Error()}, ""
+		return answer{}, ClassCredential, 0, "", &CredentialError{Code: -1, Message: "bad API base: " + err.Error()}
 	}
 	hreq.Header.Set("Access-Token", tok.AccessToken)
 	hreq.Header.Set("User-Agent", c.userAgent)
@@ -303,7 +303,7 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	st.requests++
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		return answer{}, ClassRetry, 0, redactURLError(err), tok.AccessToken
+		return answer{}, ClassRetry, 0, tok.AccessToken, redactURLError(err)
 	}
 	buf := respPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -323,15 +323,15 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 			msg += "; check tiktok.api_base"
 		}
 		// No token returned: a wrong path or host is no reason to refresh the token.
-		return answer{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}, class, retryAfter,
-			&CredentialError{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}, ""
+		return answer{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}, class, retryAfter, "",
+			&CredentialError{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}
 	}
 	if rerr != nil {
-		return answer{}, ClassRetry, retryAfter, fmt.Errorf("reading the answer: %w", rerr), tok.AccessToken
+		return answer{}, ClassRetry, retryAfter, tok.AccessToken, fmt.Errorf("reading the answer: %w", rerr)
 	}
 	if decErr != nil {
 		// A 200 that is not TikTok's envelope: a proxy or a cut-off body. Transient.
-		return answer{}, ClassRetry, retryAfter, fmt.Errorf("answer is not TikTok's JSON envelope: %w", decErr), tok.AccessToken
+		return answer{}, ClassRetry, retryAfter, tok.AccessToken, fmt.Errorf("answer is not TikTok's JSON envelope: %w", decErr)
 	}
 	if ans.Data != nil {
 		ans.Data = append(json.RawMessage(nil), ans.Data...) // buf goes back to the pool
@@ -341,7 +341,7 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	if class == ClassRetry {
 		cause = fmt.Errorf("tiktok code %d: %s (request_id %s)", ans.Code, ans.Message, ans.RequestID)
 	}
-	return ans, class, retryAfter, cause, tok.AccessToken
+	return ans, class, retryAfter, tok.AccessToken, cause
 }
 
 // redactURLError keeps the failure but not the query string (it carries ids, and a

@@ -340,3 +340,36 @@ func TestRequestShape(t *testing.T) {
 		t.Errorf("accepted %+v", acc)
 	}
 }
+
+// One client serves many senders at once (run with -race).
+func TestSendConcurrently(t *testing.T) {
+	srv := tiktoktest.NewServer()
+	defer srv.Close()
+	c := newClient(t, srv, newFakeClock())
+	srv.FailNext(3, 503)
+	srv.PoisonEvent("ev-7")
+	var wg sync.WaitGroup
+	var accepted, rejected atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				res, err := c.Send(context.Background(), offlineRequest(100))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				accepted.Add(int64(count(res, tiktokclient.Accepted)))
+				rejected.Add(int64(count(res, tiktokclient.Rejected)))
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted.Load() != 40*99 || rejected.Load() != 40 {
+		t.Fatalf("accepted %d rejected %d, want %d and 40", accepted.Load(), rejected.Load(), 40*99)
+	}
+	if st := srv.Stats(); st.Accepted+st.Deduplicated != 40*99 {
+		t.Fatalf("server: %+v", st)
+	}
+}
