@@ -62,9 +62,18 @@ func withMaxElapsed(d time.Duration) envOption { return func(e *env) { e.maxElap
 func withAckWait(d time.Duration) envOption    { return func(e *env) { e.ackWait = d } }
 func withStoreDir(dir string) envOption        { return func(e *env) { e.dir = dir } }
 
+// withDest adds a destination to the topology and the worker's options.
+func withDest(d worker.Destination) envOption {
+	return func(e *env) { e.dests = append(e.dests, d) }
+}
+
 func newEnv(t testing.TB, ttOpts []tiktoktest.Option, opts ...envOption) *env {
 	t.Helper()
 	e := &env{t: t, names: broker.NamesFor("tiktok"), logs: &syncBuffer{}, maxElapsed: 2 * time.Second, ackWait: 5 * time.Second}
+	e.dests = []worker.Destination{
+		{Name: offline, Events: events.Config{EventSource: events.SourceOffline, EventSourceID: tiktoktest.DefaultEventSetID, FixedEventName: "Purchase"}},
+		{Name: web, Events: events.Config{EventSource: events.SourceWeb, EventSourceID: tiktoktest.DefaultPixelCode}},
+	}
 	for _, o := range opts {
 		o(e)
 	}
@@ -77,14 +86,14 @@ func newEnv(t testing.TB, ttOpts []tiktoktest.Option, opts ...envOption) *env {
 	e.tt = tiktoktest.NewServer(ttOpts...)
 	t.Cleanup(e.tt.Close)
 	e.client = e.newClient()
-	e.dests = []worker.Destination{
-		{Name: offline, Events: events.Config{EventSource: events.SourceOffline, EventSourceID: tiktoktest.DefaultEventSetID, FixedEventName: "Purchase"}},
-		{Name: web, Events: events.Config{EventSource: events.SourceWeb, EventSourceID: tiktoktest.DefaultPixelCode}},
+	var names []string
+	for _, d := range e.dests {
+		names = append(names, d.Name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := broker.Ensure(ctx, e.js, broker.Topology{
-		Names: e.names, Destinations: []string{offline, web}, MaxAckPending: 20000, AckWait: e.ackWait,
+		Names: e.names, Destinations: names, MaxAckPending: 20000, AckWait: e.ackWait,
 	}); err != nil {
 		t.Fatalf("ensure topology: %v", err)
 	}
@@ -99,6 +108,7 @@ func (e *env) newClient() *tiktokclient.Client {
 		tiktokclient.WithInitialInterval(20*time.Millisecond),
 		tiktokclient.WithRateLimitFloor(20*time.Millisecond),
 		tiktokclient.WithLimiter(tiktokclient.NewLimiter(100000)),
+		tiktokclient.WithLogger(zerolog.New(e.logs).With().Str("component", "tiktokclient").Logger()),
 	)
 	if err != nil {
 		e.t.Fatal(err)

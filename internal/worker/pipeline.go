@@ -32,6 +32,7 @@ type pipeline struct {
 	stats counters
 
 	reqTemplate      tiktokclient.Request
+	window           time.Duration
 	stageTF, coreTF  *events.Transformer
 	sendTimeout      time.Duration
 	cons             jetstream.Consumer
@@ -88,6 +89,7 @@ type purgeEntry struct {
 
 type probeEvent struct {
 	id   string
+	time int64 // event_time, so a probe never sends an event that left its window
 	json []byte
 }
 
@@ -138,6 +140,10 @@ func newPipeline(w *Worker, d Destination) (*pipeline, error) {
 		job:         new(ioJob),
 		batchTimer:  stoppedTimer(),
 		probeTimer:  stoppedTimer(),
+	}
+	p.window = cfg.Window
+	if p.window <= 0 {
+		p.window = events.DefaultWindow
 	}
 	p.bo = backoff.NewExponentialBackOff()
 	p.bo.InitialInterval = o.ProbeMin
@@ -527,7 +533,7 @@ func (p *pipeline) settle(b *batch) {
 			m.raise(kind)
 			m.lastError = errText
 			if probe.json == nil {
-				probe = probeEvent{id: cloneString(ev.ID), json: append([]byte(nil), ev.JSON...)}
+				probe = probeEvent{id: cloneString(ev.ID), time: ev.Time, json: append([]byte(nil), ev.JSON...)}
 			}
 			p.dropLeader(l, kind)
 		}
@@ -539,17 +545,18 @@ func (p *pipeline) settle(b *batch) {
 		p.met.EventsSent(accepted)
 		p.met.TikTokResponse(0)
 	}
-	p.freeBatch(b)
+	err := r.err
+	p.freeBatch(b) // r is b.res: read nothing from it after this
 	switch kind {
 	case hbCredential:
 		var ce *tiktokclient.CredentialError
-		if errors.As(r.err, &ce) {
+		if errors.As(err, &ce) {
 			p.met.TikTokResponse(ce.Code)
 		}
-		p.pause(kind, r.err, probe)
+		p.pause(kind, err, probe)
 	case hbOutage:
 		p.met.TikTokResponse(-1)
-		p.pause(kind, r.err, probe)
+		p.pause(kind, err, probe)
 	}
 }
 
@@ -874,7 +881,13 @@ func (p *pipeline) startProbe() {
 	if !p.paused || p.probing || p.draining {
 		return
 	}
+	if p.probe.json != nil && p.w.deps.Clock().Unix()-p.probe.time > int64(p.window/time.Second) {
+		// The event waited out its window: sending it now would deliver a row the
+		// transform dead-letters as outside_window on redelivery.
+		p.probe = probeEvent{}
+	}
 	if p.probe.json == nil {
+		// Nothing to probe with: resume, and let the next batch be the probe.
 		p.resume()
 		return
 	}
