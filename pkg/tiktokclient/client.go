@@ -33,12 +33,12 @@ type Request struct {
 // AppendBody appends the exact JSON body of SPEC §4 for r to dst.
 func (r *Request) AppendBody(dst []byte) []byte {
 	dst = append(dst, `{"event_source":`...)
-	dst = strconv.AppendQuote(dst, r.EventSource)
+	dst = appendJSONString(dst, r.EventSource)
 	dst = append(dst, `,"event_source_id":`...)
-	dst = strconv.AppendQuote(dst, r.EventSourceID)
+	dst = appendJSONString(dst, r.EventSourceID)
 	if r.TestEventCode != "" {
 		dst = append(dst, `,"test_event_code":`...)
-		dst = strconv.AppendQuote(dst, r.TestEventCode)
+		dst = appendJSONString(dst, r.TestEventCode)
 	}
 	dst = append(dst, `,"data":[`...)
 	for i, ev := range r.Events {
@@ -378,4 +378,12 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // TikTok Marketing API tokens do not expire on a timer, they are revoked.
 func StaticToken(token string) oauth2.TokenSource {
 	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "Access-Token"})
+}
+
+// appendJSONString appends s as a JSON string. The envelope's strings are short and
+// written once per request, so encoding/json's escaping (valid JSON for any input,
+// unlike strconv.Quote's Go escapes) costs nothing that matters.
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(dst, b...)
 }
