@@ -396,3 +396,5 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func newWorkerWith(d worker.Deps, o worker.Options) (*worker.Worker, error) { return worker.New(d, o) }
