@@ -341,6 +341,37 @@ func TestCompose(t *testing.T) {
 		t.Errorf("sandbox accepted %d (%d deduplicated), want exactly %d: %+v", stats.Accepted, stats.Deduplicated, rows, stats)
 	}
 	t.Logf("sandbox: %d events in %d requests, codes %v", stats.Accepted, stats.Requests, stats.Codes)
+
+	// Accounting across the fleet: the replicas together settled every row once.
+	const metric = `tiktok_worker_rows_received_total{destination="stores"}`
+	var per []float64
+	waitFor(t, time.Now().Add(time.Minute), "the replicas' rows_received_total to add up", func() (bool, string) {
+		per = per[:0]
+		sum := 0.0
+		for _, r := range replicas {
+			code, body := get("http://" + r + "/metrics")
+			if code != http.StatusOK {
+				return false, fmt.Sprintf("%s/metrics: %d", r, code)
+			}
+			v := metricValue(body, metric)
+			per = append(per, v)
+			sum += v
+		}
+		return sum == rows, fmt.Sprintf("%s per replica: %v", metric, per)
+	})
+	t.Logf("rows settled per replica: %v", per)
+}
+
+// metricValue reads one sample from a Prometheus text exposition (0 when absent).
+func metricValue(body, series string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			fmt.Sscan(rest, &v)
+			return v
+		}
+	}
+	return 0
 }
 
 func get(url string) (int, string) {
