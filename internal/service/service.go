@@ -100,6 +100,10 @@ func WorkerOptions(cfg *config.Config) worker.Options {
 		MaxDeliver:   cfg.Delivery.MaxDeliver,
 		AckWait:      cfg.Delivery.AckWait.D(),
 		DrainTimeout: cfg.Delivery.DrainTimeout.D(),
+		// The derived max_ack_pending counts config.PullBuffer messages per replica:
+		// the puller must keep no more than that, or replicas hold more between them
+		// than the consumer lets out and one starves the others.
+		PullBuffer: config.PullBuffer,
 	}
 	for _, d := range cfg.Destinations {
 		o.Destinations = append(o.Destinations, worker.Destination{

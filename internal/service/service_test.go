@@ -1,0 +1,439 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/natstest"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient/tiktoktest"
+)
+
+const dest = "stores"
+
+// syncBuffer is a log sink the worker's goroutines and the test can share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testConfig is a valid run configuration against a natstest server and the sandbox.
+func testConfig(natsURL, apiBase string) *config.Config {
+	cfg := config.Default()
+	cfg.NATS.URL = natsURL
+	cfg.TikTok.APIBase = apiBase
+	cfg.TikTok.AccessToken = tiktoktest.DefaultToken
+	cfg.HTTP.Listen = ""
+	cfg.Log.Format = "json"
+	cfg.Delivery.MaxWait = config.Duration(50 * time.Millisecond)
+	cfg.Delivery.DrainTimeout = config.Duration(5 * time.Second)
+	cfg.Delivery.MaxAckPending = cfg.Delivery.EffectiveMaxAckPending()
+	cfg.Destinations = []config.Destination{{
+		Name:           dest,
+		AdvertiserID:   tiktoktest.DefaultAdvertiserID,
+		EventSource:    "offline",
+		EventSourceID:  tiktoktest.DefaultEventSetID,
+		FixedEventName: "Purchase",
+		Window:         config.Duration(config.DefaultWindow),
+		PhoneRegion:    "US",
+	}}
+	return cfg
+}
+
+type env struct {
+	t       *testing.T
+	srv     *server.Server
+	js      jetstream.JetStream
+	sandbox *tiktoktest.Server
+	cfg     *config.Config
+	logs    *syncBuffer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	srv := natstest.RunServer(t)
+	_, js := natstest.Connect(t, srv)
+	sandbox := tiktoktest.NewServer()
+	t.Cleanup(sandbox.Close)
+	return &env{t: t, srv: srv, js: js, sandbox: sandbox, cfg: testConfig(srv.ClientURL(), sandbox.URL), logs: &syncBuffer{}}
+}
+
+func (e *env) log() zerolog.Logger { return zerolog.New(e.logs) }
+
+// start builds the service and runs it until the test ends; Run must return nil.
+func (e *env) start() *service.Service {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := service.New(ctx, e.cfg, e.log(), service.Options{Version: "test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	e.t.Cleanup(func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				e.t.Errorf("Run returned %v after a drain", err)
+			}
+		case <-time.After(e.cfg.Delivery.DrainTimeout.D() + 5*time.Second):
+			e.t.Error("Run did not return within the drain timeout")
+		}
+		s.Close()
+	})
+	return s
+}
+
+// publish publishes n rows with ids prefix-0 … prefix-(n-1), timestamped now.
+func (e *env) publish(prefix string, n int) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	subj := service.Topology(e.cfg).Names.RowsSubject(dest)
+	for i := range n {
+		row := fmt.Sprintf(`{"event_id":"%s-%d","timestamp":%d,"email":"customer%d@example.com","price":"9.99","quantity":1,"currency":"USD"}`,
+			prefix, i, time.Now().Unix(), i)
+		if _, err := e.js.Publish(ctx, subj, []byte(row)); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// waitFor polls cond every 20 ms until it holds or within passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		<-tick.C
+	}
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestHealthzAndReadyz(t *testing.T) {
+	e := newEnv(t)
+	s := e.start()
+	h := s.Handler()
+
+	if code, body := get(t, h, "/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/healthz = %d %q, want 200 ok", code, body)
+	}
+	e.publish("ok", 5)
+	waitFor(t, 10*time.Second, "5 events accepted", func() bool { return e.sandbox.AcceptedCount() == 5 })
+	if code, body := get(t, h, "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz while delivering = %d %q, want 200", code, body)
+	}
+
+	// A revoked token pauses the destination: not ready, and the body says which
+	// destination and why — without the token.
+	e.sandbox.RevokeToken(tiktoktest.DefaultToken)
+	e.publish("revoked", 1)
+	var body string
+	waitFor(t, 10*time.Second, "/readyz 503 after the token was revoked", func() bool {
+		var code int
+		code, body = get(t, h, "/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	if !strings.Contains(body, "destination "+dest+" paused") || !strings.Contains(body, "token") {
+		t.Errorf("/readyz body = %q, want the paused destination %q and the token named as the cause", body, dest)
+	}
+	if strings.Contains(body, tiktoktest.DefaultToken) {
+		t.Errorf("/readyz body shows the token: %q", body)
+	}
+	if code, _ := get(t, h, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz while paused = %d, want 200 (the process is up)", code)
+	}
+
+	// Restored: the probe succeeds, the destination resumes, the row goes out.
+	e.sandbox.RestoreToken(tiktoktest.DefaultToken)
+	waitFor(t, 15*time.Second, "/readyz 200 after RestoreToken", func() bool {
+		code, _ := get(t, h, "/readyz")
+		return code == http.StatusOK
+	})
+	waitFor(t, 10*time.Second, "the paused row accepted", func() bool { return e.sandbox.AcceptedCount() == 6 })
+	if st := s.Worker.Stats().Total; st.DeadLetteredTotal() != 0 {
+		t.Errorf("a credential pause dead-lettered %d rows", st.DeadLetteredTotal())
+	}
+	if strings.Contains(e.logs.String(), tiktoktest.DefaultToken) {
+		t.Error("the log shows the access token")
+	}
+}
+
+func TestReadyzNATSDown(t *testing.T) {
+	e := newEnv(t)
+	s := e.start()
+	h := s.Handler()
+	waitFor(t, 5*time.Second, "/readyz 200", func() bool {
+		code, _ := get(t, h, "/readyz")
+		return code == http.StatusOK
+	})
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+	var body string
+	waitFor(t, 10*time.Second, "/readyz 503 with NATS down", func() bool {
+		var code int
+		code, body = get(t, h, "/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	if !strings.Contains(body, "NATS is") {
+		t.Errorf("/readyz body = %q, want it to say NATS is not connected", body)
+	}
+	if code, _ := get(t, h, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz with NATS down = %d, want 200 (restarting the process does not help)", code)
+	}
+}
+
+func TestMetricsAfterRowsFlow(t *testing.T) {
+	e := newEnv(t)
+	s := e.start()
+	e.publish("m", 7)
+	waitFor(t, 10*time.Second, "7 rows settled", func() bool { return s.Worker.Stats().Total.Received == 7 })
+	code, body := get(t, s.Handler(), "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{
+		`tiktok_worker_rows_received_total{destination="stores"} 7`,
+		`tiktok_worker_rows_sent_total{destination="stores"} 7`,
+		`tiktok_worker_events_sent_total{destination="stores"} 7`,
+		`tiktok_worker_request_duration_seconds_count{destination="stores"}`,
+		`tiktok_worker_batch_size_events_bucket{destination="stores"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "customer") || strings.Contains(body, "example.com") {
+		t.Error("/metrics carries row content")
+	}
+}
+
+// TestRunServesHTTP runs the service on a real listener (127.0.0.1:0) and finds the
+// address in the log line that announces it.
+func TestRunServesHTTP(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.HTTP.Listen = "127.0.0.1:0"
+	e.start()
+	var addr string
+	waitFor(t, 5*time.Second, "the serving log line", func() bool {
+		addr = listenAddr(e.logs.String())
+		return addr != ""
+	})
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d, want 200", path, resp.StatusCode)
+		}
+	}
+}
+
+// listenAddr returns the addr of the JSON log line that announces the HTTP listener.
+func listenAddr(logs string) string {
+	for _, line := range strings.Split(logs, "\n") {
+		var l struct{ Addr, Message string }
+		if json.Unmarshal([]byte(line), &l) == nil && strings.HasPrefix(l.Message, "serving /healthz") {
+			return l.Addr
+		}
+	}
+	return ""
+}
+
+func TestRunListenInUse(t *testing.T) {
+	e := newEnv(t)
+	ln := httptest.NewServer(http.NotFoundHandler())
+	defer ln.Close()
+	e.cfg.HTTP.Listen = strings.TrimPrefix(ln.URL, "http://")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := service.New(ctx, e.cfg, e.log(), service.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Run(ctx); err == nil || !strings.Contains(err.Error(), "http.listen") {
+		t.Errorf("Run on a busy address = %v, want an error naming http.listen", err)
+	}
+}
+
+func TestTokenSource(t *testing.T) {
+	sandbox := tiktoktest.NewServer()
+	defer sandbox.Close()
+	const secretToken = "s3cret-access-token-value"
+	base := config.Default().TikTok
+
+	t.Run("static token", func(t *testing.T) {
+		c := base
+		c.AccessToken = secretToken
+		ts, err := service.TokenSource(c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := ts.Token()
+		if err != nil || tok.AccessToken != secretToken {
+			t.Errorf("Token() = %v, %v; want the configured token", tok, err)
+		}
+	})
+
+	t.Run("refresh flow when app_id is set", func(t *testing.T) {
+		c := base
+		c.AccessToken = secretToken // ignored: the app id chooses the refresh flow
+		c.AppID = tiktoktest.DefaultAppID
+		c.AppSecret = tiktoktest.DefaultAppSecret
+		c.RefreshToken = tiktoktest.DefaultRefreshToken
+		c.TokenURL = sandbox.URL + tiktoktest.RefreshPath
+		store := &tiktokclient.MemoryTokenStore{}
+		ts, err := service.TokenSource(c, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := ts.(*tiktokclient.RefreshTokenSource); !ok {
+			t.Fatalf("TokenSource = %T, want the refresh flow", ts)
+		}
+		tok, err := ts.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.AccessToken == "" || tok.AccessToken == secretToken {
+			t.Errorf("access token %q: want one from the refresh exchange", tok.AccessToken)
+		}
+		if n := sandbox.Stats().Refreshes; n != 1 {
+			t.Errorf("sandbox saw %d refreshes, want 1", n)
+		}
+	})
+
+	tests := []struct {
+		name string
+		edit func(*config.TikTok)
+		want []string
+	}{
+		{"no access token", func(c *config.TikTok) { c.AccessTokenEnv = "ACME_TIKTOK_TOKEN" },
+			[]string{"ACME_TIKTOK_TOKEN", "tiktok.access_token_file"}},
+		{"refresh flow without a secret", func(c *config.TikTok) {
+			c.AppID, c.RefreshToken = "app", secretToken
+		}, []string{config.DefaultAppSecretEnv, config.DefaultRefreshTokenEnv}},
+		{"refresh flow without a refresh token", func(c *config.TikTok) {
+			c.AppID, c.AppSecret = "app", secretToken
+		}, []string{config.DefaultRefreshTokenEnv}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			tt.edit(&c)
+			_, err := service.TokenSource(c, &tiktokclient.MemoryTokenStore{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), secretToken) {
+				t.Errorf("error %q shows a secret", err)
+			}
+		})
+	}
+}
+
+func TestTopologyHonoursConfig(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.NATS.SubjectPrefix = "acme.events"
+	e.cfg.Dedup.Bucket = "ACME_RECEIPTS"
+	e.cfg.Delivery.MaxAckPending = 1234
+	topo := service.Topology(e.cfg)
+	if topo.Names.DedupBucket != "ACME_RECEIPTS" {
+		t.Errorf("dedup bucket %q, want ACME_RECEIPTS", topo.Names.DedupBucket)
+	}
+	if got := topo.Names.RowsSubject(dest); got != "acme.events.rows.stores" {
+		t.Errorf("rows subject %q, want acme.events.rows.stores", got)
+	}
+	if topo.MaxAckPending != 1234 || len(topo.Destinations) != 1 || topo.Destinations[0] != dest {
+		t.Errorf("topology %+v: want max_ack_pending 1234 and destination %s", topo, dest)
+	}
+
+	// New creates exactly that, and rows published under the prefix are delivered.
+	s := e.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := e.js.KeyValue(ctx, "ACME_RECEIPTS"); err != nil {
+		t.Errorf("dedup bucket ACME_RECEIPTS: %v", err)
+	}
+	c, err := e.js.Consumer(ctx, topo.Names.RowsStream, topo.Names.ConsumerName(dest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := c.CachedInfo().Config; cc.FilterSubject != "acme.events.rows.stores" || cc.MaxAckPending != 1234 {
+		t.Errorf("consumer filter %q, max ack pending %d; want acme.events.rows.stores and 1234", cc.FilterSubject, cc.MaxAckPending)
+	}
+	e.publish("p", 3)
+	waitFor(t, 10*time.Second, "3 events accepted", func() bool { return e.sandbox.AcceptedCount() == 3 })
+	kv, err := e.js.KeyValue(ctx, "ACME_RECEIPTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "3 receipts in ACME_RECEIPTS", func() bool {
+		st, err := kv.Status(ctx)
+		return err == nil && st.Values() == 3
+	})
+	if _, err := e.js.KeyValue(ctx, broker.NamesFor("").DedupBucket); err == nil {
+		t.Error("the default dedup bucket was created too")
+	}
+	_ = s
+}
+
+func TestNewRejectsIncompleteConfig(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.TikTok.AccessToken = ""
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := service.New(ctx, e.cfg, e.log(), service.Options{})
+	if err == nil || !strings.Contains(err.Error(), config.DefaultAccessTokenEnv) {
+		t.Errorf("New without a token = %v, want an error naming %s", err, config.DefaultAccessTokenEnv)
+	}
+}
