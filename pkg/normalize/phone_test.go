@@ -143,6 +143,11 @@ func TestPhoneMatchesPhonenumbersEveryCallingCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for cc := 1; cc < 1000; cc++ {
+		if len(phonenumbers.GetRegionCodesForCountryCode(cc)) == 0 {
+			// Unknown codes all take the same road; one number each is enough.
+			checkAgainstReference(t, p, fmt.Sprintf("+%d23456789", cc))
+			continue
+		}
 		for l := 0; l <= 18; l++ {
 			for _, first := range []string{"2", "0", "1", "8", "9"} {
 				nsn := ""
@@ -165,7 +170,7 @@ func TestPhoneRandomFastAlphabet(t *testing.T) {
 	prefixes := []string{"", "", "+", "+1", "1", "++", " +", "(", "\t", "+44", "0", "00", "011"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	ps := phonesForRegions(t)
-	n := 4000
+	n := 2000
 	if testing.Short() {
 		n = 500
 	}
