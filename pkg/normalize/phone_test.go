@@ -98,6 +98,10 @@ func checkAgainstReference(t *testing.T, p *Phone, raw string) {
 	if !errors.As(err, &fe) || fe.Field != "phone" {
 		t.Fatalf("region %s, input %q: error %v is not a phone FieldError", p.region, raw, err)
 	}
+	// Both paths use the same words for the same refusal.
+	if _, msg := slowE164([]byte(raw), p.region); fe.Msg != msg {
+		t.Fatalf("region %s, input %q: error %q, phonenumbers path says %q", p.region, raw, fe.Msg, msg)
+	}
 	var buf [maxE164]byte
 	switch n, v := p.fast([]byte(raw), &buf); v {
 	case fastAccept:
