@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +16,10 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/publish"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
 )
 
 // progressEvery is how often a non-terminal stderr gets a plain progress line.
@@ -42,6 +45,10 @@ as a JSON array; every other row is a message of its own.
 
 A JSON Lines line that is not valid JSON is published as it is: the worker dead-letters
 it as malformed_message, where ` + "`worker dlq ls`" + ` shows it. Nothing is dropped.
+
+When the rows stream does not exist yet (a fresh ./data, a new NATS server), publish
+creates the streams, buckets and consumers of the configuration first, as ` + "`worker run`" + `
+would; an existing topology is left as it is.
 
 Publishes are asynchronous, and every one is acknowledged by JetStream before the
 summary. The exit code is 1 when any publish failed, with the count in the summary.`,
@@ -84,6 +91,9 @@ summary. The exit code is 1 when any publish failed, with the count in the summa
 			if len(c.cfg.Destinations) > 0 && !slices.ContainsFunc(c.cfg.Destinations, func(d config.Destination) bool { return d.Name == destination }) {
 				fmt.Fprintf(a.stderr, "warning: destination %q is not in the configuration: no worker will consume %s\n", destination, c.names.RowsSubject(destination))
 			}
+			if err := a.ensureRows(ctx, c); err != nil {
+				return &exitError{code: 1, err: err}
+			}
 			return a.publishFile(ctx, c.b.JS, c.names.RowsSubject(destination), in, f, maxPending)
 		},
 	}
@@ -93,6 +103,30 @@ summary. The exit code is 1 when any publish failed, with the count in the summa
 	fl.StringVar(&format, "format", "auto", "input format: auto, csv or jsonl")
 	fl.IntVar(&maxPending, "max-pending", publish.DefaultMaxPending, "publishes awaiting their ack at once")
 	return cmd
+}
+
+// ensureRows creates the topology of the configuration (rows stream, consumers,
+// buckets, DLQ) when the rows stream does not exist yet, as on a fresh ./data: rows
+// published before the first `worker run` then wait in the stream instead of failing.
+// An existing topology is left alone: Ensure would also bring the settings it owns
+// (max_ack_pending, ack_wait, replicas) in line with this configuration, and a
+// publish, often run without the workers' --config, must not reconfigure a running
+// fleet.
+func (a *app) ensureRows(ctx context.Context, c *toolConn) error {
+	_, err := c.b.JS.Stream(ctx, c.names.RowsStream)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("looking up the rows stream %s: %w", c.names.RowsStream, err)
+	}
+	topo := service.Topology(c.cfg)
+	if err := broker.Ensure(ctx, c.b.JS, topo); err != nil {
+		return fmt.Errorf("the rows stream %s does not exist and creating it failed: %w", c.names.RowsStream, err)
+	}
+	fmt.Fprintf(a.stderr, "created the rows stream %s (and the dead-letter stream and buckets) on %s: it did not exist yet\n",
+		c.names.RowsStream, c.names.RowsFilter())
+	return nil
 }
 
 // publishFile reads in and publishes it to subject, showing progress on stderr and

@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
 )
 
 func TestPublishCommand(t *testing.T) {
@@ -93,7 +97,6 @@ func TestPublishCommandFailures(t *testing.T) {
 		wantCode int
 		want     string
 	}{
-		{"no stream", []string{"publish", path, "--destination", "stores"}, 1, "worker run"},
 		{"no destination", []string{"publish", path}, 2, "--destination"},
 		{"bad destination", []string{"publish", path, "--destination", "a.b"}, 2, "--destination"},
 		{"bad format", []string{"publish", path, "--destination", "stores", "--format", "xml"}, 2, "--format"},
@@ -127,4 +130,106 @@ func TestPublishHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "--destination") || !strings.Contains(out, "malformed_message") {
 		t.Errorf("publish --help (exit %d) =\n%s", code, out)
 	}
+}
+
+// TestPublishCommandCreatesTopology: on a server where nothing exists yet, publish
+// creates the topology (streams, buckets, the configured destinations' consumers)
+// and the rows wait in the stream for the first `worker run`.
+func TestPublishCommandCreatesTopology(t *testing.T) {
+	env := newToolEnv(t, false)
+	cfgPath := filepath.Join(t.TempDir(), "worker.yaml")
+	writeFile(t, cfgPath, "nats:\n  url: "+natsURL(t, env)+"\n  subject_prefix: acme\n"+storesDestination)
+	path := filepath.Join(t.TempDir(), "rows.jsonl")
+	writeFile(t, path, `{"event_id":"1"}`+"\n"+`{"event_id":"2"}`+"\n")
+
+	out, stderr, code := runWorker(t, "", "publish", path, "--destination", "stores", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "published 2 rows in 2 messages to acme.rows.stores: 2 acknowledged") {
+		t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
+	}
+	if !strings.Contains(stderr, "created the rows stream ACME_ROWS") {
+		t.Errorf("stderr %q does not say the stream was created", stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	names := broker.NamesFor("acme")
+	s, err := env.js.Stream(ctx, names.RowsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.CachedInfo().State.Msgs; n != 2 {
+		t.Errorf("rows stream holds %d messages, want 2", n)
+	}
+	if _, err := s.Consumer(ctx, names.ConsumerName("stores")); err != nil {
+		t.Errorf("the configured destination's consumer: %v", err)
+	}
+	// dedup.bucket has its own default (TIKTOK_DEDUP), whatever the prefix.
+	for _, b := range []string{config.DefaultDedupBucket, names.TokenBucket} {
+		if _, err := env.js.KeyValue(ctx, b); err != nil {
+			t.Errorf("bucket %s: %v", b, err)
+		}
+	}
+	if _, err := env.js.Stream(ctx, names.DLQStream); err != nil {
+		t.Errorf("DLQ stream: %v", err)
+	}
+
+	// A second publish finds the stream and says nothing about creating it.
+	_, stderr, code = runWorker(t, "", "publish", path, "--destination", "stores", "--config", cfgPath)
+	if code != 0 || strings.Contains(stderr, "created") {
+		t.Errorf("second publish: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestPublishCommandLeavesTopologyAlone: a publish with another configuration than
+// the workers' (here the defaults) must not reconfigure the running fleet's consumer.
+func TestPublishCommandLeavesTopologyAlone(t *testing.T) {
+	env := newToolEnv(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := broker.Ensure(ctx, env.js, broker.Topology{Names: env.names, Destinations: []string{"stores"}, MaxAckPending: 77}); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "worker.yaml")
+	writeFile(t, cfgPath, "nats:\n  url: "+natsURL(t, env)+"\n"+storesDestination)
+	path := filepath.Join(t.TempDir(), "rows.jsonl")
+	writeFile(t, path, `{"event_id":"1"}`+"\n")
+	if _, stderr, code := runWorker(t, "", "publish", path, "--destination", "stores", "--config", cfgPath); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	c, err := env.js.Consumer(ctx, env.names.RowsStream, env.names.ConsumerName("stores"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.CachedInfo().Config.MaxAckPending; n != 77 {
+		t.Errorf("publish changed the consumer's max_ack_pending to %d", n)
+	}
+}
+
+const storesDestination = `destinations:
+  - name: stores
+    advertiser_id: "7654321098765432109"
+    event_source: offline
+    event_source_id: "7654321098765432109"
+`
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// natsURL reads the server URL back from the tool environment's config file.
+func natsURL(t *testing.T, env toolEnv) string {
+	t.Helper()
+	b, err := os.ReadFile(env.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "url: "); ok {
+			return u
+		}
+	}
+	t.Fatal("no url in the tool config")
+	return ""
 }
