@@ -38,16 +38,9 @@ sent, duplicate and dead-lettered, and exits non-zero if the numbers do not add 
 			defer os.RemoveAll(dir)
 			log := zerolog.Nop()
 			if verbose {
-				log, _ = service.NewLogger(config.Log{Level: "info", Format: "auto"}, os.Stderr)
+				log, _ = service.NewLogger(config.Log{Level: "info", Format: "auto"}, a.stderr)
 			}
-			mix := sampledata.DefaultMix
-			if rows > 0 && rows != mix.Rows() {
-				scale := float64(rows) / float64(mix.Rows())
-				mix.Good = int(float64(mix.Good) * scale)
-				mix.LineItems = int(float64(mix.LineItems) * scale)
-				mix.Duplicates = int(float64(mix.Duplicates) * scale)
-				mix.Invalid = int(float64(mix.Invalid) * scale)
-			}
+			mix := scaledMix(rows)
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "publishing %d sample rows to an embedded JetStream server; delivering with %d replicas to the sandbox API…\n", mix.Rows(), replicas)
 			rep, err := demo.Run(cmd.Context(), demo.Options{
@@ -65,4 +58,18 @@ sent, duplicate and dead-lettered, and exits non-zero if the numbers do not add 
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "show the workers' logs on stderr")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up if the rows are not all settled by then")
 	return cmd
+}
+
+// scaledMix is the default mix scaled to about rows rows (0: the default ~10,000),
+// every kind of problem kept at least once so that each path of the pipeline shows.
+func scaledMix(rows int) sampledata.Mix {
+	mix := sampledata.DefaultMix
+	if rows <= 0 || rows == mix.Rows() {
+		return mix
+	}
+	scale := float64(rows) / float64(mix.Rows())
+	for _, n := range []*int{&mix.Good, &mix.LineItems, &mix.Duplicates, &mix.Invalid, &mix.Old, &mix.Future, &mix.Malformed} {
+		*n = max(int(float64(*n)*scale+0.5), 1)
+	}
+	return mix
 }

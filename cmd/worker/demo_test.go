@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestDemoCommand(t *testing.T) {
+	out, stderr, code := runWorker(t, "", "demo", "--rows", "600", "--timeout", "60s")
+	if code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	mix := scaledMix(600)
+	for _, want := range []string{
+		fmt.Sprintf("publishing %d sample rows", mix.Rows()),
+		"✓ received = sent + duplicate + dead-lettered; sandbox and DLQ agree",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range []struct {
+		label string
+		n     int
+	}{
+		{"rows published", mix.Rows()},
+		{"rows received", mix.Rows()},
+		{"duplicate", mix.Duplicates},
+		{"events accepted by the sandbox", mix.Good + mix.LineItems},
+	} {
+		re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(line.label) + `\s+` + fmt.Sprint(line.n) + `\s*$`)
+		if !re.MatchString(out) {
+			t.Errorf("summary has no line %q with %d:\n%s", line.label, line.n, out)
+		}
+	}
+	if strings.Contains(out, "✗") {
+		t.Errorf("the summary says the numbers do not add up:\n%s", out)
+	}
+}
+
+func TestScaledMix(t *testing.T) {
+	for _, rows := range []int{0, 50, 600, 10000, 20000} {
+		m := scaledMix(rows)
+		if rows > 0 && (m.Rows() < rows*9/10 || m.Rows() > rows*11/10+7) {
+			t.Errorf("scaledMix(%d) makes %d rows", rows, m.Rows())
+		}
+		if m.Good == 0 || m.Duplicates == 0 || m.Invalid == 0 || m.Old == 0 || m.Future == 0 || m.Malformed == 0 || !m.Poison {
+			t.Errorf("scaledMix(%d) = %+v: a kind of row is missing", rows, m)
+		}
+	}
+}
