@@ -399,7 +399,7 @@ func TestTopologyHonoursConfig(t *testing.T) {
 	}
 
 	// New creates exactly that, and rows published under the prefix are delivered.
-	s := e.start()
+	e.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := e.js.KeyValue(ctx, "ACME_RECEIPTS"); err != nil {
@@ -425,7 +425,6 @@ func TestTopologyHonoursConfig(t *testing.T) {
 	if _, err := e.js.KeyValue(ctx, broker.NamesFor("").DedupBucket); err == nil {
 		t.Error("the default dedup bucket was created too")
 	}
-	_ = s
 }
 
 func TestNewRejectsIncompleteConfig(t *testing.T) {
