@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
 )
 
@@ -48,7 +47,7 @@ func (a *app) validate(ctx context.Context, path string, timeout time.Duration) 
 	log := zerolog.New(zerolog.ConsoleWriter{Out: a.stderr, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}}).
 		Level(zerolog.WarnLevel)
 	store := refreshTokenStore(cfg.TikTok, a.stderr)
-	client, err := newTikTokClient(cfg.TikTok, store, log, tiktokclient.WithCheckMaxElapsed(timeout))
+	client, err := service.NewClient(cfg, store, log, version, tiktokclient.WithCheckMaxElapsed(timeout))
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -58,8 +57,7 @@ func (a *app) validate(ctx context.Context, path string, timeout time.Duration) 
 	}
 	failed := 0
 	for _, d := range cfg.Destinations {
-		t := tiktokclient.Target{AdvertiserID: d.AdvertiserID, EventSource: d.EventSource, EventSourceID: d.EventSourceID,
-			AutoTracking: d.AutoTracking && d.EventSource == "offline"}
+		t := service.Target(d)
 		if err := client.Check(ctx, t); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -78,41 +76,6 @@ func (a *app) validate(ctx context.Context, path string, timeout time.Duration) 
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d destinations failed the connection check", failed, len(cfg.Destinations))}
 	}
 	return nil
-}
-
-// newTikTokClient builds the TikTok client of cfg: the long-term access token, or the
-// OAuth refresh flow (app id + secret + refresh token, rotated tokens to store), the
-// API base, the process-wide rate limit and the request timeout. run builds its
-// client here too, passing its shared limiter and JetStream token store.
-func newTikTokClient(cfg config.TikTok, store tiktokclient.TokenStore, log zerolog.Logger, opts ...tiktokclient.Option) (*tiktokclient.Client, error) {
-	base := cfg.APIBase
-	if base == "" {
-		base = tiktokclient.DefaultAPIBase
-	}
-	o := []tiktokclient.Option{
-		tiktokclient.WithBaseURL(base),
-		tiktokclient.WithLogger(log),
-		tiktokclient.WithUserAgent("tiktok-events-worker/" + version),
-		tiktokclient.WithLimiter(tiktokclient.NewLimiter(cfg.RateLimit)),
-	}
-	if d := cfg.RequestTimeout.D(); d > 0 {
-		o = append(o, tiktokclient.WithRequestTimeout(d))
-	}
-	switch {
-	case cfg.AppID != "":
-		tokenURL := cfg.TokenURL
-		if tokenURL == "" {
-			tokenURL = strings.TrimRight(base, "/") + tiktokclient.RefreshPath
-		}
-		o = append(o, tiktokclient.WithTokenSource(tiktokclient.NewRefreshTokenSource(tiktokclient.RefreshConfig{
-			AppID: cfg.AppID, Secret: cfg.AppSecret, RefreshToken: cfg.RefreshToken, TokenURL: tokenURL, Store: store,
-		})))
-	case cfg.AccessToken != "":
-		o = append(o, tiktokclient.WithTokenSource(tiktokclient.StaticToken(cfg.AccessToken)))
-	default:
-		return nil, errors.New("no TikTok access token: set " + cfg.AccessTokenEnv + " or tiktok.access_token_file, or configure the refresh flow (tiktok.app_id)")
-	}
-	return tiktokclient.New(append(o, opts...)...)
 }
 
 // refreshTokenStore is where validate keeps a rotated refresh token: the refresh

@@ -62,7 +62,7 @@ func TokenSource(c config.TikTok, store tiktokclient.TokenStore) (oauth2.TokenSo
 			AppID:        c.AppID,
 			Secret:       c.AppSecret,
 			RefreshToken: c.RefreshToken,
-			TokenURL:     c.TokenURL,
+			TokenURL:     tokenURL(c),
 			Store:        store,
 		}), nil
 	}
@@ -70,6 +70,51 @@ func TokenSource(c config.TikTok, store tiktokclient.TokenStore) (oauth2.TokenSo
 		return nil, fmt.Errorf("no TikTok access token: set the environment variable %s (tiktok.access_token_env) or tiktok.access_token_file", c.AccessTokenEnv)
 	}
 	return tiktokclient.StaticToken(c.AccessToken), nil
+}
+
+// tokenURL is the refresh endpoint: tiktok.token_url, or the one under api_base (so a
+// sandbox or a proxy serves both).
+func tokenURL(c config.TikTok) string {
+	if c.TokenURL != "" {
+		return c.TokenURL
+	}
+	base := c.APIBase
+	if base == "" {
+		base = tiktokclient.DefaultAPIBase
+	}
+	return strings.TrimRight(base, "/") + tiktokclient.RefreshPath
+}
+
+// NewClient builds the TikTok client of cfg: its credentials (TokenSource, rotated
+// refresh tokens kept in store), API base, request timeout, retry budget
+// (delivery.max_elapsed), a transport sized for every destination's in-flight
+// requests, and a User-Agent naming version. opts come last and win: run passes the
+// process-wide limiter, validate a shorter check budget, the demo a faster backoff.
+// Without WithLimiter the client gets its own limiter at tiktok.rate_limit.
+func NewClient(cfg *config.Config, store tiktokclient.TokenStore, log zerolog.Logger, version string, opts ...tiktokclient.Option) (*tiktokclient.Client, error) {
+	ts, err := TokenSource(cfg.TikTok, store)
+	if err != nil {
+		return nil, err
+	}
+	base := cfg.TikTok.APIBase
+	if base == "" {
+		base = tiktokclient.DefaultAPIBase
+	}
+	o := []tiktokclient.Option{
+		tiktokclient.WithBaseURL(base),
+		tiktokclient.WithTokenSource(ts),
+		tiktokclient.WithLimiter(tiktokclient.NewLimiter(cfg.TikTok.RateLimit)),
+		tiktokclient.WithUserAgent("tiktok-events-worker/" + version),
+		tiktokclient.WithHTTPClient(&http.Client{Transport: tiktokclient.NewTransport(max(cfg.Delivery.InFlight*len(cfg.Destinations), 8))}),
+		tiktokclient.WithLogger(log),
+	}
+	if d := cfg.Delivery.MaxElapsed.D(); d > 0 {
+		o = append(o, tiktokclient.WithMaxElapsed(d))
+	}
+	if d := cfg.TikTok.RequestTimeout.D(); d > 0 {
+		o = append(o, tiktokclient.WithRequestTimeout(d))
+	}
+	return tiktokclient.New(append(o, opts...)...)
 }
 
 // Topology is the broker topology cfg asks for.
@@ -131,6 +176,8 @@ type Options struct {
 	Broker  *broker.Broker        // use this connection instead of connecting
 	Client  worker.Sender         // use this sender instead of building a client
 	Metrics *metrics.Metrics      // share a registry (default: a new one)
+	// ClientOptions are passed to NewClient after the configured ones (they win).
+	ClientOptions []tiktokclient.Option
 }
 
 // Service is one worker replica, assembled.
@@ -176,24 +223,11 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 	sender := opts.Client
 	if sender == nil {
 		store := broker.NewTokenStore(s.Broker.JS, topo.Names.TokenBucket, cfg.TikTok.AppID)
-		ts, err := TokenSource(cfg.TikTok, store)
-		if err != nil {
-			return fail(err)
+		copts := opts.ClientOptions
+		if opts.Limiter != nil {
+			copts = append([]tiktokclient.Option{tiktokclient.WithLimiter(opts.Limiter)}, copts...)
 		}
-		limiter := opts.Limiter
-		if limiter == nil {
-			limiter = tiktokclient.NewLimiter(cfg.TikTok.RateLimit)
-		}
-		c, err := tiktokclient.New(
-			tiktokclient.WithBaseURL(cfg.TikTok.APIBase),
-			tiktokclient.WithTokenSource(ts),
-			tiktokclient.WithLimiter(limiter),
-			tiktokclient.WithMaxElapsed(cfg.Delivery.MaxElapsed.D()),
-			tiktokclient.WithRequestTimeout(cfg.TikTok.RequestTimeout.D()),
-			tiktokclient.WithUserAgent("tiktok-events-worker/"+opts.Version),
-			tiktokclient.WithHTTPClient(&http.Client{Transport: tiktokclient.NewTransport(max(cfg.Delivery.InFlight*len(cfg.Destinations), 8))}),
-			tiktokclient.WithLogger(log),
-		)
+		c, err := NewClient(cfg, store, log, opts.Version, copts...)
 		if err != nil {
 			return fail(err)
 		}
@@ -262,9 +296,12 @@ func (s *Service) CheckDestinations(ctx context.Context) []error {
 	return errs
 }
 
-// Target is the connection-check target of a destination.
+// Target is the connection-check target of a destination. auto_tracking is a
+// setting of offline event sets only; on a web destination it is ignored (config
+// warns about it).
 func Target(d config.Destination) tiktokclient.Target {
-	return tiktokclient.Target{AdvertiserID: d.AdvertiserID, EventSource: d.EventSource, EventSourceID: d.EventSourceID, AutoTracking: d.AutoTracking}
+	return tiktokclient.Target{AdvertiserID: d.AdvertiserID, EventSource: d.EventSource, EventSourceID: d.EventSourceID,
+		AutoTracking: d.AutoTracking && d.EventSource == "offline"}
 }
 
 // Run serves HTTP on cfg.HTTP.Listen (when set) and runs the worker until ctx is
