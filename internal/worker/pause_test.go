@@ -253,3 +253,47 @@ func TestRunFailsWithoutTopology(t *testing.T) {
 		t.Fatalf("Run = %v, want an error naming the destination without a consumer", err)
 	}
 }
+
+// TestKeepAliveDuringSlowRequests: a request that takes longer than ack_wait does not
+// get its messages redelivered: the worker marks them in progress.
+func TestKeepAliveDuringSlowRequests(t *testing.T) {
+	e := newEnv(t, []tiktoktest.Option{tiktoktest.WithLatency(2500 * time.Millisecond)},
+		withAckWait(time.Second), withMaxElapsed(10*time.Second))
+	e.publishMany(offline, "slow", 50)
+	w := e.newWorker("a", e.options())
+	e.start(w)
+	e.waitSettled(15*time.Second, w)
+	s := e.checkAccounting(w)
+	e.noRepeats()
+	if s.Received != 50 || s.Sent != 50 {
+		t.Errorf("received %d, sent %d; want 50 and 50 (a redelivery would add rows)", s.Received, s.Sent)
+	}
+	cons, err := e.js.Consumer(t.Context(), e.names.RowsStream, e.names.ConsumerName(offline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered != 0 {
+		t.Errorf("%d messages were redelivered during a slow request", info.NumRedelivered)
+	}
+}
+
+// TestRejectedLeaderPromotesFollower: two messages carry the same poison event id;
+// the second waits behind the first, then is tried on its own and rejected too.
+func TestRejectedLeaderPromotesFollower(t *testing.T) {
+	e := newEnv(t, nil)
+	e.tt.PoisonEvent("twice")
+	e.publish(offline, row("twice", 1))
+	e.publish(offline, row("twice", 2))
+	e.publish(offline, row("ok", 3))
+	w := e.newWorker("a", e.options())
+	e.start(w)
+	e.waitSettled(10*time.Second, w)
+	s := e.checkAccounting(w)
+	if s.DeadLettered["rejected"] != 2 || s.Sent != 1 {
+		t.Errorf("sent %d, dead-lettered %v; want both poison rows rejected, one sent", s.Sent, s.DeadLettered)
+	}
+}
