@@ -163,7 +163,6 @@ type running struct {
 	w      *worker.Worker
 	cancel context.CancelFunc
 	done   chan error
-	took   atomic.Int64
 }
 
 func (e *env) start(w *worker.Worker) *running {

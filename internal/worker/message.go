@@ -162,7 +162,6 @@ type leader struct {
 type batch struct {
 	refs   []evRef
 	events []json.RawMessage
-	start  time.Time
 	res    resultOrErr
 }
 

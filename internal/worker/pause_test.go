@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/worker"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient/tiktoktest"
@@ -235,23 +235,53 @@ func TestDrainWithBatchInFlight(t *testing.T) {
 	}
 }
 
-func TestRunFailsWithoutTopology(t *testing.T) {
+// TestMissingConsumerWaits: a destination whose consumer does not exist yet is not
+// ready and does not stop the others; once the consumer exists it delivers.
+func TestMissingConsumerWaits(t *testing.T) {
 	e := newEnv(t, nil)
+	late := worker.Destination{Name: "late", Events: events.Config{EventSource: events.SourceOffline,
+		EventSourceID: tiktoktest.DefaultEventSetID, FixedEventName: "Purchase"}}
 	o := e.options()
-	o.Destinations = append(o.Destinations, worker.Destination{Name: "nowhere",
-		Events: events.Config{EventSource: events.SourceOffline, EventSourceID: "1"}})
+	o.Destinations = append(o.Destinations, late)
 	w := e.newWorker("a", o)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	go func() {
-		// The other destinations run until the context ends.
-		time.Sleep(500 * time.Millisecond)
-		cancel()
-	}()
-	err := w.Run(ctx)
-	if err == nil || !strings.Contains(err.Error(), "nowhere") {
-		t.Fatalf("Run = %v, want an error naming the destination without a consumer", err)
+	e.start(w)
+	e.publishMany(offline, "o", 20)
+	e.waitSettled(10*time.Second, w)
+	_, reasons := w.Ready()
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "destination late waits for its consumer") {
+		t.Fatalf("Ready reasons %q: want late waiting for its consumer", reasons)
 	}
+	if err := broker.Ensure(t.Context(), e.js, broker.Topology{Names: e.names, Destinations: []string{offline, web, "late"},
+		MaxAckPending: 20000, AckWait: e.ackWait}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		e.publish("late", row(fmt.Sprintf("late-%d", i), i))
+	}
+	e.waitSettled(20*time.Second, w)
+	waitFor(t, "ready", 5*time.Second, func() bool { ok, _ := w.Ready(); return ok })
+	e.checkAccounting(w)
+}
+
+// TestSharedAckPendingDoesNotStall: with max_ack_pending below a batch, a partial
+// batch leaves as soon as nothing more can arrive, not after max_wait each time.
+func TestSharedAckPendingDoesNotStall(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := broker.Ensure(t.Context(), e.js, broker.Topology{Names: e.names, Destinations: []string{offline, web},
+		MaxAckPending: 300, AckWait: e.ackWait}); err != nil {
+		t.Fatal(err)
+	}
+	e.publishMany(offline, "s", 3000)
+	o := e.options()
+	o.MaxWait = 5 * time.Second // 10 batches would take 50 s if each waited it out
+	w := e.newWorker("a", o)
+	start := time.Now()
+	e.start(w)
+	e.waitSettled(20*time.Second, w)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("3,000 rows through max_ack_pending 300 took %v", took)
+	}
+	e.checkAccounting(w)
 }
 
 // TestKeepAliveDuringSlowRequests: a request that takes longer than ack_wait does not

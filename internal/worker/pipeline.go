@@ -70,6 +70,9 @@ type pipeline struct {
 	lastPending uint64
 	batchTimer  *time.Timer
 	timerArmed  bool
+	idleTimer   *time.Timer // cuts a partial batch when messages stop coming
+	idleAfter   time.Duration
+	lastGroup   time.Time
 	draining    bool
 	lastWarn    time.Time
 
@@ -139,6 +142,8 @@ func newPipeline(w *Worker, d Destination) (*pipeline, error) {
 		leaders:     make(map[string]*leader, 2*o.BatchSize),
 		job:         new(ioJob),
 		batchTimer:  stoppedTimer(),
+		idleTimer:   stoppedTimer(),
+		idleAfter:   max(min(o.MaxWait/10, 25*time.Millisecond), time.Millisecond),
 		probeTimer:  stoppedTimer(),
 	}
 	p.window = cfg.Window
@@ -174,11 +179,9 @@ func (p *pipeline) setReason(r string) {
 
 // run starts the stages, runs the core until the drain is over, and stops the stages.
 func (p *pipeline) run(ctx context.Context) error {
-	n := p.w.deps.Names
-	cons, err := p.w.deps.JS.Consumer(ctx, n.RowsStream, n.ConsumerName(p.name))
+	cons, err := p.consumer(ctx)
 	if err != nil {
-		return fmt.Errorf("destination %s: consumer %s on stream %s: %w (the topology must exist: run broker.Ensure first)",
-			p.name, n.ConsumerName(p.name), n.RowsStream, err)
+		return nil // cancelled while waiting for the consumer: nothing is in hand
 	}
 	p.cons = cons
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
@@ -219,6 +222,42 @@ func (p *pipeline) run(ctx context.Context) error {
 		p.log.Warn().Msg("drain timeout: some stages were still busy; their messages are redelivered after ack_wait")
 	}
 	return nil
+}
+
+// consumer looks the destination's consumer up, retrying with backoff while it is
+// missing or NATS does not answer (readiness says so), until ctx is done.
+func (p *pipeline) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	n := p.w.deps.Names
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 100*time.Millisecond, 10*time.Second, 0
+	logged := false
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cons, err := p.w.deps.JS.Consumer(cctx, n.RowsStream, n.ConsumerName(p.name))
+		cancel()
+		if err == nil {
+			if logged {
+				p.setReason("")
+				p.log.Info().Msgf("destination %s: consumer %s found; starting", p.name, n.ConsumerName(p.name))
+			}
+			return cons, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		text := fmt.Sprintf("destination %s waits for its consumer %s on stream %s: %v "+
+			"(the topology is created at start-up; check NATS)", p.name, n.ConsumerName(p.name), n.RowsStream, err)
+		if !logged {
+			logged = true
+			p.setReason(text)
+			p.log.Error().Msg(text)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(bo.NextBackOff()):
+		}
+	}
 }
 
 func (p *pipeline) refreshPending(ctx context.Context) {
@@ -274,6 +313,13 @@ func (p *pipeline) core(ctx context.Context, cancelSend, cancelIO context.Cancel
 		case <-p.batchTimer.C:
 			p.timerArmed = false
 			p.cut()
+		case <-p.idleTimer.C:
+			// Nothing arrived for 25 ms (at most max_wait/10) with a sender free: the consumer's
+			// max_ack_pending (shared by the replicas) may hold the rest back until
+			// this batch is acked, so waiting out max_wait would only stall.
+			if p.cur != nil && p.inflight < o.InFlight && time.Since(p.lastGroup) >= p.idleAfter {
+				p.cut()
+			}
 		case <-p.probeTimer.C:
 			p.startProbe()
 		case <-keep.C:
@@ -341,6 +387,12 @@ func (p *pipeline) endTurn() {
 func (p *pipeline) admit(g *group) {
 	p.purge(g.epoch)
 	now := time.Now()
+	p.lastGroup = now
+	defer func() {
+		if p.cur != nil {
+			p.idleTimer.Reset(p.idleAfter)
+		}
+	}()
 	if g.err != nil && !p.paused && !p.draining {
 		p.warn(g.err, "dedup lookup failed; handing the messages back")
 	}

@@ -150,6 +150,10 @@ func (p *pipeline) prepare(tf *events.Transformer, g *group, raw jetstream.Msg) 
 		m.letters = append(m.letters, p.letter(m, m.body, events.ReasonMalformedMessage, err.Error(), "", 0, now))
 		return
 	}
+	for _, c := range m.res.Ignored {
+		// Once per column name per transformer (SPEC §3); names only, never values.
+		p.log.Info().Str("column", c.Name).Str("why", c.Why).Msg("ignoring a column of the rows")
+	}
 	m.rows = m.res.Rows
 	g.rows += m.rows
 	if cap(m.ev) >= len(m.res.Events) {

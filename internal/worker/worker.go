@@ -68,7 +68,7 @@ type Options struct {
 
 func (o *Options) defaults() error {
 	if len(o.Destinations) == 0 {
-		return errors.New("worker: no destinations configured; add one under destinations:")
+		return errors.New("worker: no destinations configured (add one under destinations)")
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = events.MaxEventsPerRequest
@@ -157,8 +157,9 @@ func New(deps Deps, opts Options) (*Worker, error) {
 
 // Run delivers every destination's rows until ctx is cancelled, then drains: it stops
 // pulling, lets requests in flight finish, hands back (NAK) what is left, and returns
-// within Options.DrainTimeout. It returns nil after a drain, or the first error that
-// stopped a destination from starting (its consumer missing, for one).
+// within Options.DrainTimeout. A destination whose consumer cannot be found (NATS
+// down, topology missing) is reported not ready and looked up again with backoff; it
+// does not stop the others. Run returns nil after a drain.
 func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	if w.running {
