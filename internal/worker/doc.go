@@ -67,6 +67,18 @@
 // count. Rows that wait past their window are outside_window on redelivery (the
 // transformer checks the window against the injected clock each time).
 //
+// # Replicas
+//
+// Replicas share each destination's durable consumer and nothing else but the dedup
+// store. Within one replica, a copy of an event (same event_id, another message) never
+// leaves while the original is pending: it waits behind it and becomes a duplicate
+// once the original is accepted. Across replicas the dedup marker is written after
+// TikTok accepted the original, so a copy that another replica looks up while the
+// original is still in flight is sent again: TikTok drops it (same event_source_id,
+// event and event_id within 48 hours), but both replicas count their row as sent.
+// Publishers that keep the rows of one event in one message (worker publish groups
+// them) never hit this.
+//
 // # Shutdown
 //
 // Cancelling Run's context drains: pulling stops, queued batches are NAKed at once
