@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,6 +21,7 @@ func (a *app) demoCmd() *cobra.Command {
 		replicas int
 		verbose  bool
 		timeout  time.Duration
+		keep     string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -31,11 +33,17 @@ timestamps, malformed messages, a poison event the sandbox refuses and a burst o
 sent, duplicate and dead-lettered, and exits non-zero if the numbers do not add up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := os.MkdirTemp("", "tiktok-events-worker-demo-")
-			if err != nil {
-				return err
+			dir := keep
+			if dir == "" {
+				tmp, err := os.MkdirTemp("", "tiktok-events-worker-demo-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(tmp)
+				dir = tmp
+			} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+				return &exitError{code: 2, err: fmt.Errorf("--data-dir %s is not empty; the demo needs a fresh store (remove it or choose another)", dir)}
 			}
-			defer os.RemoveAll(dir)
 			log := zerolog.Nop()
 			if verbose {
 				log, _ = service.NewLogger(config.Log{Level: "info", Format: "auto"}, a.stderr)
@@ -47,6 +55,12 @@ sent, duplicate and dead-lettered, and exits non-zero if the numbers do not add 
 				Mix: mix, DataDir: dir, Replicas: replicas, Timeout: timeout, Log: log, Version: version,
 			})
 			rep.Print(out)
+			if keep != "" {
+				cfgPath := filepath.Join(dir, "demo-config.yaml")
+				if werr := os.WriteFile(cfgPath, fmt.Appendf(nil, "# written by worker demo: the kept store, for worker dlq\nnats:\n  data_dir: %s\n", dir), 0o644); werr == nil {
+					fmt.Fprintf(out, "\nThe JetStream store is kept in %s. Inspect and replay the dead letters with:\n  worker dlq stats --config %s\n  worker dlq ls --config %s --reason invalid_row\n", dir, cfgPath, cfgPath)
+				}
+			}
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -57,6 +71,7 @@ sent, duplicate and dead-lettered, and exits non-zero if the numbers do not add 
 	cmd.Flags().IntVar(&replicas, "replicas", 2, "worker replicas to run in this process")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "show the workers' logs on stderr")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up if the rows are not all settled by then")
+	cmd.Flags().StringVar(&keep, "data-dir", "", "keep the JetStream store in this (new or empty) directory, to inspect the dead letters afterwards with `worker dlq`")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -49,5 +50,32 @@ func TestScaledMix(t *testing.T) {
 		if m.Good == 0 || m.Duplicates == 0 || m.Invalid == 0 || m.Old == 0 || m.Future == 0 || m.Malformed == 0 || !m.Poison {
 			t.Errorf("scaledMix(%d) = %+v: a kind of row is missing", rows, m)
 		}
+	}
+}
+
+// With --data-dir the store outlives the demo, and `worker dlq` reads its dead letters
+// through the config file the demo leaves beside it.
+func TestDemoKeepsTheStoreForDLQ(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	out, stderr, code := runWorker(t, "", "demo", "--rows", "300", "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("demo exited %d\n%s\n%s", code, out, stderr)
+	}
+	cfg := filepath.Join(dir, "demo-config.yaml")
+	if !strings.Contains(out, "worker dlq stats --config "+cfg) {
+		t.Errorf("the demo does not say how to inspect the kept store:\n%s", out)
+	}
+	stats, stderr, code := runWorker(t, "", "dlq", "stats", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("dlq stats exited %d: %s", code, stderr)
+	}
+	mix := scaledMix(300)
+	re := regexp.MustCompile(`(?m)^stores\s+invalid_row\s+` + fmt.Sprint(mix.Invalid) + `\s`)
+	if !re.MatchString(stats) {
+		t.Errorf("dlq stats on the kept store lacks %d invalid rows:\n%s", mix.Invalid, stats)
+	}
+	// A second demo into the same, now non-empty, directory is refused.
+	if _, _, code := runWorker(t, "", "demo", "--rows", "300", "--data-dir", dir); code != 2 {
+		t.Errorf("a demo into a used store exited %d, want 2", code)
 	}
 }
