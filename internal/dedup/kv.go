@@ -70,7 +70,7 @@ type kvStore struct {
 
 // NewKV returns a Store in the JetStream key-value bucket (created by broker.Ensure).
 // It needs no round trip until it is used.
-func NewKV(js jetstream.JetStream, bucket string, opts ...Option) Store {
+func NewKV(js jetstream.JetStream, bucket string, opts ...Option) Claimer {
 	s := &kvStore{
 		js:         js,
 		bucket:     bucket,
@@ -131,6 +131,13 @@ func (s *kvStore) handle(ctx context.Context) (jetstream.KeyValue, time.Duration
 		s.ttl, s.ttlKnown = st.TTL(), true
 	}
 	return s.kv, s.ttl, nil
+}
+
+// isReceipt reports whether a marker's value is a delivery receipt, not a claim
+// (see Claimer): only receipts mean "sent".
+func isReceipt(data []byte) bool {
+	_, isClaim := markerKind(data)
+	return !isClaim
 }
 
 // live reports whether a stored message is a marker in force: not a delete or purge
@@ -237,7 +244,7 @@ func (s *kvStore) seenBatch(ctx context.Context, subjects []string, ttl time.Dur
 		if err != nil {
 			return err
 		}
-		if s.live(m.Header.Get("KV-Operation"), m.Header.Get("Nats-Marker-Reason"), m.Time, ttl) {
+		if s.live(m.Header.Get("KV-Operation"), m.Header.Get("Nats-Marker-Reason"), m.Time, ttl) && isReceipt(m.Data) {
 			found(m.Subject)
 		}
 	}
@@ -276,7 +283,7 @@ func (s *kvStore) seenSingly(ctx context.Context, kv jetstream.KeyValue, subject
 			case errors.Is(err, jetstream.ErrKeyNotFound):
 			case err != nil:
 				errs = append(errs, err)
-			case s.live("", "", e.Created(), ttl):
+			case s.live("", "", e.Created(), ttl) && isReceipt(e.Value()):
 				found(subj)
 			}
 		}()
@@ -348,7 +355,7 @@ func (s *kvStore) Lookup(ctx context.Context, dest, id string) (Receipt, bool, e
 	if err != nil {
 		return Receipt{}, false, fmt.Errorf("dedup lookup for %s: %w", dest, err)
 	}
-	if !s.live("", "", e.Created(), ttl) {
+	if !s.live("", "", e.Created(), ttl) || !isReceipt(e.Value()) {
 		return Receipt{}, false, nil
 	}
 	var r Receipt

@@ -1,0 +1,292 @@
+package dedup
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// ClaimState is what Claim found for one event id.
+type ClaimState uint8
+
+const (
+	// Won: this owner holds the id and may send the event.
+	Won ClaimState = iota
+	// Sent: TikTok already accepted the event (a receipt exists): a duplicate.
+	Sent
+	// Held: another owner holds a live claim, so the event may be in flight there.
+	// Hand the message back and look again later; never count it as a duplicate,
+	// since the other owner may still fail to send it.
+	Held
+)
+
+func (c ClaimState) String() string {
+	switch c {
+	case Won:
+		return "won"
+	case Sent:
+		return "sent"
+	case Held:
+		return "held"
+	}
+	return "unknown"
+}
+
+// Claimer is a Store that can reserve event ids across replicas, so that two
+// replicas holding copies of one event never both send it. Claims are leases: an
+// owner that crashes loses its claims when the lease runs out (the crash window),
+// and an owner that hands its messages back releases them at once.
+type Claimer interface {
+	Store
+	// Claim reserves ids for owner until lease from now. One pipelined write per id
+	// (a compare-and-set on the key's last sequence), plus one batch read for the
+	// ids that already had a marker. An id owner already holds is Won again.
+	Claim(ctx context.Context, dest, owner string, ids []string, lease time.Duration) ([]ClaimState, error)
+	// Release drops owner's live claims on ids (receipts are never touched).
+	Release(ctx context.Context, dest, owner string, ids []string) error
+}
+
+// claimValue is the marker of a claim. A receipt carries accepted_at instead.
+type claimValue struct {
+	ClaimedBy  string    `json:"claimed_by"`
+	LeaseUntil time.Time `json:"lease_until"`
+}
+
+// markerKind tells a receipt from a claim by its value. Anything that is not a
+// claim counts as a receipt: when in doubt, an event was sent.
+func markerKind(data []byte) (claim claimValue, isClaim bool) {
+	if !bytes.Contains(data, []byte(`"claimed_by"`)) {
+		return claimValue{}, false
+	}
+	if err := json.Unmarshal(data, &claim); err != nil || claim.ClaimedBy == "" {
+		return claimValue{}, false
+	}
+	return claim, true
+}
+
+// isCASConflict reports whether a publish failed its expected-last-sequence check:
+// someone else wrote the key first.
+func isCASConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+	}
+	return false
+}
+
+// casWrite is one conditional write: data to subject if its last sequence is seq.
+type casWrite struct {
+	subject string
+	seq     uint64
+	data    []byte
+	del     bool // a KV delete marker instead of a value
+}
+
+// publishCAS sends every write without waiting, then waits for all the acks. It
+// returns, per write, whether it landed; a CAS conflict is "false", any other
+// failure an error.
+func (s *kvStore) publishCAS(ctx context.Context, writes []casWrite) ([]bool, error) {
+	ok := make([]bool, len(writes))
+	var errs []error
+	for start := 0; start < len(writes); start += markWindow {
+		chunk := writes[start:min(start+markWindow, len(writes))]
+		futures := make([]jetstream.PubAckFuture, len(chunk))
+		for i, w := range chunk {
+			m := nats.NewMsg(w.subject)
+			m.Data = w.data
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(w.seq, 10))
+			if w.del {
+				m.Header.Set("KV-Operation", "DEL")
+			}
+			f, err := s.js.PublishMsgAsync(m)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			futures[i] = f
+		}
+		for i, f := range futures {
+			if f == nil {
+				continue
+			}
+			select {
+			case <-f.Ok():
+				ok[start+i] = true
+			case err := <-f.Err():
+				if !isCASConflict(err) {
+					errs = append(errs, err)
+				}
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	return ok, errors.Join(errs...)
+}
+
+// lastMsgs reads the last message of each subject in batches of up to 1,000.
+func (s *kvStore) lastMsgs(ctx context.Context, subjects []string, each func(*jetstream.RawStreamMsg)) error {
+	for start := 0; start < len(subjects); start += batchSize {
+		chunk := subjects[start:min(start+batchSize, len(subjects))]
+		msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, s.stream, chunk)
+		if err != nil {
+			return err
+		}
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			each(m)
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("batch get of %d keys did not complete: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// Claim implements Claimer.
+func (s *kvStore) Claim(ctx context.Context, dest, owner string, ids []string, lease time.Duration) ([]ClaimState, error) {
+	states := make([]ClaimState, len(ids))
+	if len(ids) == 0 {
+		return states, nil
+	}
+	if _, err := Key(dest, ""); err != nil {
+		return nil, err
+	}
+	if owner == "" {
+		return nil, errors.New("dedup claim: an owner is required")
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	_, ttl, err := s.handle(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	value, err := json.Marshal(claimValue{ClaimedBy: owner, LeaseUntil: now.Add(lease)})
+	if err != nil {
+		return nil, err
+	}
+
+	idx := make(map[string][]int, len(ids))
+	writes := make([]casWrite, 0, len(ids))
+	for i, id := range ids {
+		k, _ := Key(dest, id)
+		subj := s.subjPrefix + k
+		if _, ok := idx[subj]; !ok {
+			writes = append(writes, casWrite{subject: subj, data: value})
+		}
+		idx[subj] = append(idx[subj], i)
+	}
+	set := func(subj string, st ClaimState) {
+		for _, i := range idx[subj] {
+			states[i] = st
+		}
+	}
+
+	// Round 1: create the key where it has no marker at all (the common case).
+	landed, err := s.publishCAS(ctx, writes)
+	if err != nil {
+		return nil, fmt.Errorf("dedup claims for %s: %w", dest, err)
+	}
+	var conflicted []string
+	for i, w := range writes {
+		if !landed[i] {
+			conflicted = append(conflicted, w.subject)
+		}
+	}
+	if len(conflicted) == 0 {
+		return states, nil
+	}
+
+	// Round 2: read what the others found, and take over what is stale (a deleted
+	// marker, an expired receipt, a lapsed lease) with a compare-and-set on its
+	// sequence, so that two owners cannot both take it.
+	var retake []casWrite
+	err = s.lastMsgs(ctx, conflicted, func(m *jetstream.RawStreamMsg) {
+		if !s.live(m.Header.Get("KV-Operation"), m.Header.Get("Nats-Marker-Reason"), m.Time, ttl) {
+			retake = append(retake, casWrite{subject: m.Subject, seq: m.Sequence, data: value})
+			return
+		}
+		c, isClaim := markerKind(m.Data)
+		switch {
+		case !isClaim:
+			set(m.Subject, Sent)
+		case c.ClaimedBy == owner:
+			// Ours already (a redelivery to the same owner): renew the lease.
+			retake = append(retake, casWrite{subject: m.Subject, seq: m.Sequence, data: value})
+		case now.Before(c.LeaseUntil):
+			set(m.Subject, Held)
+		default:
+			retake = append(retake, casWrite{subject: m.Subject, seq: m.Sequence, data: value})
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dedup claims for %s: %w", dest, err)
+	}
+	landed, err = s.publishCAS(ctx, retake)
+	if err != nil {
+		return nil, fmt.Errorf("dedup claims for %s: %w", dest, err)
+	}
+	for i, w := range retake {
+		if !landed[i] {
+			set(w.subject, Held) // another owner took it between our read and write
+		}
+	}
+	return states, nil
+}
+
+// Release implements Claimer.
+func (s *kvStore) Release(ctx context.Context, dest, owner string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := Key(dest, ""); err != nil {
+		return err
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	if _, _, err := s.handle(ctx); err != nil {
+		return err
+	}
+	subjects := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		k, _ := Key(dest, id)
+		if subj := s.subjPrefix + k; !seen[subj] {
+			seen[subj] = true
+			subjects = append(subjects, subj)
+		}
+	}
+	var dels []casWrite
+	err := s.lastMsgs(ctx, subjects, func(m *jetstream.RawStreamMsg) {
+		if m.Header.Get("KV-Operation") != "" {
+			return
+		}
+		if c, isClaim := markerKind(m.Data); isClaim && c.ClaimedBy == owner {
+			dels = append(dels, casWrite{subject: m.Subject, seq: m.Sequence, del: true})
+		}
+	})
+	if err == nil {
+		// A conflict means the key changed since the read (a receipt, or another
+		// owner's claim): nothing of ours is left to release.
+		_, err = s.publishCAS(ctx, dels)
+	}
+	if err != nil {
+		return fmt.Errorf("releasing dedup claims for %s: %w", dest, err)
+	}
+	return nil
+}
