@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient/tiktoktest"
 )
 
 // noRepeats fails when the stand-in saw any event id twice (it drops repeats within
@@ -106,4 +108,36 @@ func TestReplicasShareOneConsumer(t *testing.T) {
 		t.Errorf("one replica did all the work: a %d rows, b %d rows",
 			a.Stats().Total.Received, b.Stats().Total.Received)
 	}
+}
+
+// TestInHandIsBounded: a replica holds about pull_buffer + (in_flight + 1) ×
+// batch_size messages at most, the share of max_ack_pending it is sized for. The
+// server's count runs a little over while acks are on their way, hence the 10 %.
+func TestInHandIsBounded(t *testing.T) {
+	e := newEnv(t, []tiktoktest.Option{tiktoktest.WithLatency(200 * time.Millisecond)})
+	e.publishMany(offline, "b", 3000)
+	o := e.options()
+	o.BatchSize, o.InFlight, o.PullBuffer = 100, 2, 50
+	limit := o.PullBuffer + (o.InFlight+1)*o.BatchSize
+	w := e.newWorker("a", o)
+	e.start(w)
+	cons, err := e.js.Consumer(t.Context(), e.names.RowsStream, e.names.ConsumerName(offline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	most := 0
+	waitFor(t, "every row settled", 30*time.Second, func() bool {
+		if info, err := cons.Info(t.Context()); err == nil && info.NumAckPending > most {
+			most = info.NumAckPending
+		}
+		return w.Stats().Total.Received == 3000
+	})
+	if most > limit+limit/10 {
+		t.Errorf("the replica held %d unacked messages, more than %d", most, limit)
+	}
+	if most < limit/2 {
+		t.Errorf("the replica held at most %d messages: the bound %d is not used", most, limit)
+	}
+	t.Logf("held at most %d messages (bound %d)", most, limit)
+	e.checkAccounting(w)
 }

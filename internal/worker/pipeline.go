@@ -44,6 +44,7 @@ type pipeline struct {
 	probeCh          chan probeResult
 	resumeCh         chan struct{}
 	quit             chan struct{}
+	slots            chan struct{} // one per message past the pull buffer (bounds what a replica holds)
 
 	// shared with the stages
 	handBackAll  atomic.Bool   // paused or draining: stages pass messages through untouched
@@ -130,7 +131,8 @@ func newPipeline(w *Worker, d Destination) (*pipeline, error) {
 		stageTF:     stageTF,
 		coreTF:      coreTF,
 		sendTimeout: o.MaxElapsed + o.MaxElapsed/4 + 30*time.Second,
-		rawCh:       make(chan jetstream.Msg, o.BatchSize),
+		rawCh:       make(chan jetstream.Msg, 256),
+		slots:       make(chan struct{}, (o.InFlight+1)*o.BatchSize),
 		seenCh:      make(chan *group, 2),
 		groupCh:     make(chan *group, 2),
 		sendCh:      make(chan *batch, o.InFlight),
@@ -835,6 +837,7 @@ func (p *pipeline) ack(m *inMsg) {
 func (p *pipeline) finish(m *inMsg, reuse bool) {
 	m.done = true
 	p.live.remove(m)
+	<-p.slots
 	if reuse {
 		m.release()
 	}

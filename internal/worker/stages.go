@@ -66,6 +66,15 @@ func (p *pipeline) fetch(ctx context.Context) {
 				p.log.Debug().Err(err).Msg("pull")
 				continue
 			}
+			// A slot per message in hand past the pull buffer: a replica holds about
+			// pull_buffer + (in_flight + 1) × batch_size messages at most, the share of the
+			// consumer's max_ack_pending it is sized for, so it cannot starve the others.
+			select {
+			case p.slots <- struct{}{}:
+			case <-p.quit:
+				it.Stop()
+				return
+			}
 			select {
 			case p.rawCh <- msg:
 			case <-p.quit:

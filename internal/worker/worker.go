@@ -59,7 +59,11 @@ type Options struct {
 	MaxDeliver   int           // deliveries before retries_exhausted (default 50)
 	AckWait      time.Duration // the consumer's AckWait; keep-alives go every AckWait/3 (default 60s)
 	DrainTimeout time.Duration // Run returns within this after ctx is cancelled (default 30s)
-	PullBuffer   int           // messages the puller keeps buffered (default BatchSize)
+	// PullBuffer is how many messages the puller keeps fetched ahead (default
+	// BatchSize). A replica holds about PullBuffer + (InFlight+1) × BatchSize
+	// messages at most (acks in transit aside); size the consumer's max_ack_pending
+	// for that times the replicas.
+	PullBuffer int
 	// ProbeMin and ProbeMax bound the backoff between probes of a paused destination
 	// (defaults 1s and 5m). NAKed messages are delayed by the current backoff.
 	ProbeMin, ProbeMax time.Duration
