@@ -84,28 +84,12 @@ func ParseDecimal(field string, raw []byte) (Decimal, error) {
 	if digits == 0 {
 		return Decimal{}, fieldErr(field, "is not a decimal number ≥ 0")
 	}
-	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
-		i++
-		neg := false
-		if i < len(v) && (v[i] == '+' || v[i] == '-') {
-			neg = v[i] == '-'
-			i++
-		}
-		start, e := i, 0
-		for ; i < len(v) && '0' <= v[i] && v[i] <= '9'; i++ {
-			if e < 1000 {
-				e = e*10 + int(v[i]-'0')
-			}
-		}
-		if i == start {
-			return Decimal{}, fieldErr(field, "is not a decimal number ≥ 0")
-		}
-		if neg {
-			scale += e
-		} else {
-			scale -= e
-		}
+	e, next, ok := parseExponent(v, i, 1000)
+	if !ok {
+		return Decimal{}, fieldErr(field, "is not a decimal number ≥ 0")
 	}
+	scale -= e
+	i = next
 	if i != len(v) {
 		return Decimal{}, fieldErr(field, "is not a decimal number ≥ 0")
 	}
@@ -235,4 +219,33 @@ func (d Decimal) AppendJSON(dst []byte) []byte {
 func (d Decimal) String() string {
 	var buf [32]byte
 	return string(d.AppendJSON(buf[:0]))
+}
+
+// parseExponent reads an optional exponent ("e5", "E-3", "e+2") of a number at v[i:]
+// and returns it with the index after it. ok is false for an "e" with no digits. The
+// magnitude is clamped at limit, which every caller rejects anyway: digits past it
+// cannot overflow.
+func parseExponent(v []byte, i, limit int) (exp, next int, ok bool) {
+	if i >= len(v) || v[i] != 'e' && v[i] != 'E' {
+		return 0, i, true
+	}
+	i++
+	neg := false
+	if i < len(v) && (v[i] == '+' || v[i] == '-') {
+		neg = v[i] == '-'
+		i++
+	}
+	start := i
+	for ; i < len(v) && '0' <= v[i] && v[i] <= '9'; i++ {
+		if exp < limit {
+			exp = exp*10 + int(v[i]-'0')
+		}
+	}
+	if i == start {
+		return 0, i, false
+	}
+	if neg {
+		exp = -exp
+	}
+	return exp, i, true
 }

@@ -95,27 +95,12 @@ func parseUnixNumber(v []byte) (int64, error) {
 	if digits == 0 {
 		return 0, fieldErr("timestamp", msgTimestampShape)
 	}
-	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
-		i++
-		neg := false
-		if i < len(v) && (v[i] == '+' || v[i] == '-') {
-			neg = v[i] == '-'
-			i++
-		}
-		start, e := i, 0
-		for ; i < len(v) && '0' <= v[i] && v[i] <= '9'; i++ {
-			if e < 10_000 {
-				e = e*10 + int(v[i]-'0')
-			}
-		}
-		if i == start {
-			return 0, fieldErr("timestamp", msgTimestampShape)
-		}
-		if neg {
-			e = -e
-		}
-		exp10 += e
+	e, next, ok := parseExponent(v, i, 10_000)
+	if !ok {
+		return 0, fieldErr("timestamp", msgTimestampShape)
 	}
+	exp10 += e
+	i = next
 	if i != len(v) {
 		return 0, fieldErr("timestamp", msgTimestampShape)
 	}
