@@ -62,7 +62,7 @@ func (t Topology) withDefaults() (Topology, error) {
 	}
 	seen := map[string]bool{}
 	for _, d := range t.Destinations {
-		if !validToken(d) {
+		if !ValidDestination(d) {
 			return t, fmt.Errorf("destination %q: a name must be one subject token of letters, digits, '-' or '_'", d)
 		}
 		if seen[d] {
@@ -73,9 +73,9 @@ func (t Topology) withDefaults() (Topology, error) {
 	return t, nil
 }
 
-// validToken reports whether s can be a subject token, a consumer name and a KV key
-// token at once.
-func validToken(s string) bool {
+// ValidDestination reports whether s can name a destination: it must be a subject
+// token, a consumer name and a KV key token at once (letters, digits, '-', '_').
+func ValidDestination(s string) bool {
 	if s == "" {
 		return false
 	}

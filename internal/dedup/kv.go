@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
 )
 
 const (
@@ -91,25 +93,13 @@ func NewKV(js jetstream.JetStream, bucket string, opts ...Option) Claimer {
 // one token of [-_A-Za-z0-9], reversibly. The empty id, whose encoding is empty, is
 // "=", which no encoding produces.
 func Key(dest, id string) (string, error) {
-	if !validDest(dest) {
+	if !broker.ValidDestination(dest) {
 		return "", fmt.Errorf("destination %q: a name must be letters, digits, '-' or '_'", dest)
 	}
 	if id == "" {
 		return dest + ".=", nil
 	}
 	return dest + "." + base64.RawURLEncoding.EncodeToString([]byte(id)), nil
-}
-
-func validDest(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // handle returns the bucket and the markers' lifetime, looking both up once.
