@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -273,9 +272,9 @@ func buildWorker(tb testing.TB, dir string) string {
 	tb.Helper()
 	root := moduleRoot(tb)
 	bin := filepath.Join(dir, "worker")
-	goCmd := "go"
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		goCmd = p // the toolchain running this benchmark
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		tb.Skipf("soak: needs the go command on PATH to build the worker: %v", err)
 	}
 	cmd := exec.Command(goCmd, "build", "-trimpath", "-o", bin, "./cmd/worker")
 	cmd.Dir = root
