@@ -13,6 +13,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -445,4 +447,46 @@ func (t *tailBuffer) String() string {
 		return "(the worker wrote nothing to stderr)"
 	}
 	return "worker stderr (tail):\n" + string(t.b)
+}
+
+// TestRowSource checks the backlog generator: n messages of one valid JSON row each,
+// every event_id distinct (so none is a duplicate the worker would skip), a ten-digit
+// US phone and a price with two decimals.
+func TestRowSource(t *testing.T) {
+	const n = 2000
+	src := newRowSource(n, time.Unix(1_750_000_000, 0))
+	ids := map[string]bool{}
+	for i := 0; ; i++ {
+		m, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			if i != n {
+				t.Fatalf("got %d messages, want %d", i, n)
+			}
+			break
+		}
+		var row struct {
+			EventID string `json:"event_id"`
+			Phone   string `json:"phone"`
+			Price   string `json:"price"`
+		}
+		if err := json.Unmarshal(m.Data, &row); err != nil {
+			t.Fatalf("message %d is not a JSON object: %v\n%s", i, err, m.Data)
+		}
+		if m.Rows != 1 || ids[row.EventID] {
+			t.Fatalf("message %d: rows %d, event_id %q repeated=%v", i, m.Rows, row.EventID, ids[row.EventID])
+		}
+		ids[row.EventID] = true
+		digits := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, row.Phone)
+		if len(strings.TrimPrefix(digits, "1")) != 10 {
+			t.Errorf("message %d: phone %q is not a ten-digit US number", i, row.Phone)
+		}
+		if dot := strings.IndexByte(row.Price, '.'); dot < 1 || len(row.Price)-dot != 3 {
+			t.Errorf("message %d: price %q, want two decimals", i, row.Price)
+		}
+	}
 }
