@@ -26,4 +26,8 @@
 // holding that event_id is refused with 40002, so a client must bisect). Faults,
 // counters and dedup memory apply to /event/track/ unless said otherwise. Every
 // method is safe for concurrent use.
+//
+// The track handler costs about 1 ms per 1,000-event request (BenchmarkTrack1000):
+// one strict pass over the body reads the common shape, and encoding/json, the
+// reference, judges anything unusual, so verdicts and messages are the same either way.
 package tiktoktest

@@ -3,6 +3,7 @@ package tiktoktest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -114,8 +115,6 @@ type fault struct {
 	retryAfter time.Duration
 }
 
-type dedupKey struct{ source, event, id string }
-
 // Server is a stand-in for the TikTok Events API, safe for concurrent use.
 type Server struct {
 	// URL is the base URL (http://127.0.0.1:port), set by NewServer and Start.
@@ -141,7 +140,7 @@ type Server struct {
 	inWindow    int
 	maxRecorded int
 
-	dedup     map[dedupKey]time.Time
+	dedup     map[string]time.Time // appendDedupKey → first seen
 	accepted  []AcceptedEvent
 	nAccepted int
 	nDedup    int
@@ -194,7 +193,7 @@ func New(opts ...Option) *Server {
 		apps:        map[string]*app{DefaultAppID: {secret: DefaultAppSecret, refresh: map[string]bool{DefaultRefreshToken: true}}},
 		poison:      map[string]bool{},
 		rng:         rand.New(rand.NewPCG(1, 2)),
-		dedup:       map[dedupKey]time.Time{},
+		dedup:       map[string]time.Time{},
 		codes:       map[int]int{},
 	}
 	for _, o := range opts {
@@ -378,7 +377,7 @@ func (s *Server) Reset() {
 	s.accepted, s.nAccepted, s.nDedup = nil, 0, 0
 	s.requests, s.apiReqs, s.refreshes = 0, 0, 0
 	s.codes = map[int]int{}
-	s.dedup = map[dedupKey]time.Time{}
+	s.dedup = map[string]time.Time{}
 	s.faults, s.hangs, s.poison = nil, 0, map[string]bool{}
 }
 
@@ -562,78 +561,41 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request) (int, string) {
 	if !s.authorizeCounted(w, r) {
 		return 0, ""
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	body, err := readBody(r.Body, r.ContentLength, 32<<20)
 	if err != nil {
 		return 40000, "Invalid request: the body could not be read."
 	}
-	var env struct {
-		EventSource   *string           `json:"event_source"`
-		EventSourceID *string           `json:"event_source_id"`
-		TestEventCode string            `json:"test_event_code"`
-		Data          []json.RawMessage `json:"data"`
+	tb, evs, code, msg := s.validate(body, false)
+	if code != 0 {
+		return code, msg
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return 40000, "Invalid request: the body is not valid JSON (" + err.Error() + ")."
-	}
-	if env.EventSource == nil || (*env.EventSource != "web" && *env.EventSource != "offline") {
-		return 40002, "Invalid value for event_source: it must be web or offline."
-	}
-	if env.EventSourceID == nil || *env.EventSourceID == "" {
-		return 40002, "Invalid value for event_source_id: it is required."
-	}
-	src, srcID := *env.EventSource, *env.EventSourceID
-	if !s.knownSource(src, srcID) {
-		kind := "Pixel"
-		if src == "offline" {
-			kind = "offline event set"
-		}
-		return 40001, fmt.Sprintf("No permission to operate %s %s, or it does not exist.", kind, srcID)
-	}
-	if len(env.Data) == 0 {
-		return 40002, "Invalid value for data: at least one event is required."
-	}
-	if len(env.Data) > MaxEvents {
-		return 40002, fmt.Sprintf("Invalid value for data: at most %d events per request, got %d.", MaxEvents, len(env.Data))
-	}
-	parsed := make([]AcceptedEvent, len(env.Data))
-	s.mu.Lock()
-	poison := len(s.poison) > 0
-	s.mu.Unlock()
-	for i, raw := range env.Data {
-		ev, code, msg := checkEvent(src, i, raw)
-		if code != 0 {
-			return code, msg
-		}
-		if poison {
-			s.mu.Lock()
-			bad := s.poison[ev.EventID]
-			s.mu.Unlock()
-			if bad {
-				return 40002, fmt.Sprintf("Invalid value for data[%d]: event %s was refused.", i, ev.EventID)
-			}
-		}
-		ev.EventSource, ev.EventSourceID, ev.TestEventCode = src, srcID, env.TestEventCode
-		ev.Raw = append(json.RawMessage(nil), raw...)
-		parsed[i] = ev
-	}
+	src, srcID := *tb.src, *tb.srcID
 	s.mu.Lock()
 	now := s.now()
 	rid := s.requestIDLocked()
-	for _, ev := range parsed {
-		if ev.EventID != "" {
-			k := dedupKey{srcID, ev.Event, ev.EventID}
-			if t, ok := s.dedup[k]; ok && now.Sub(t) < DedupWindow {
+	var kb [128]byte
+	for _, ev := range evs {
+		var id string
+		if len(ev.id) > 0 {
+			key := appendDedupKey(kb[:0], srcID, ev.name, ev.id)
+			if t, ok := s.dedup[string(key)]; ok && now.Sub(t) < DedupWindow {
 				s.nDedup++
 				continue
 			}
+			k := string(key)
 			s.dedup[k] = now
+			id = k[len(k)-len(ev.id):] // the key ends with the id: one string for both
 		}
-		ev.RequestID, ev.ReceivedAt = rid, now
-		s.accepted = append(s.accepted, ev)
+		s.accepted = append(s.accepted, AcceptedEvent{EventSource: src, EventSourceID: srcID,
+			TestEventCode: tb.testCode, Event: ev.name, EventID: id, EventTime: ev.time,
+			RequestID: rid, ReceivedAt: now, Raw: ev.raw})
 		s.nAccepted++
 	}
 	if s.maxRecorded > 0 && len(s.accepted) > s.maxRecorded+s.maxRecorded/4 {
-		s.accepted = append([]AcceptedEvent(nil), s.accepted[len(s.accepted)-s.maxRecorded:]...)
+		// Keep the newest in place; clear the rest so their bodies can be freed.
+		n := copy(s.accepted, s.accepted[len(s.accepted)-s.maxRecorded:])
+		clear(s.accepted[n:])
+		s.accepted = s.accepted[:n]
 	}
 	if len(s.dedup) > 100_000 && s.nAccepted%10_000 == 0 {
 		for k, t := range s.dedup {
@@ -646,6 +608,40 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request) (int, string) {
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, envelope{Code: 0, Message: "OK", RequestID: rid, Data: struct{}{}})
 	return 0, ""
+}
+
+// appendDedupKey appends TikTok's dedup key, event_source_id + event + event_id,
+// length-prefixed so that no two triples share a key, the id last.
+func appendDedupKey(dst []byte, srcID, name string, id []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(srcID)))
+	dst = append(dst, srcID...)
+	dst = binary.AppendUvarint(dst, uint64(len(name)))
+	dst = append(dst, name...)
+	return append(dst, id...)
+}
+
+// readBody reads at most limit bytes into a buffer sized from Content-Length. The
+// buffer is the request's own: recorded events keep slices of it.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	size := int64(512)
+	if length > 0 {
+		size = min(length, limit) + 1 // +1: room to see EOF without growing
+	}
+	buf := make([]byte, 0, size)
+	lr := io.LimitReader(r, limit)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // authorizeCounted is authorize for /event/track/, whose refusals are counted.
@@ -756,9 +752,15 @@ func checkEvent(src string, i int, raw json.RawMessage) (AcceptedEvent, int, str
 }
 
 func hashed(v json.RawMessage) bool {
-	// The hot case, one quoted hash, without a decoder: hex needs no escapes.
+	// The hot cases, one quoted hash or an array of them, without a decoder: hex
+	// needs no escapes.
 	if len(v) == 66 && v[0] == '"' && v[65] == '"' {
 		return isHex64(v[1:65])
+	}
+	if len(v) > 0 && v[0] == '[' {
+		if ok, sure := hashedArray(v); sure {
+			return ok
+		}
 	}
 	var one string
 	if json.Unmarshal(v, &one) == nil {
@@ -806,10 +808,19 @@ func isHex64(b []byte) bool {
 	if len(b) != 64 {
 		return false
 	}
+	var bad byte
 	for _, c := range b {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
+		bad |= notLowerHex[c]
+	}
+	return bad == 0
+}
+
+// notLowerHex is 1 for every byte but 0-9 and a-f: one load per byte, no branch.
+var notLowerHex = func() (t [256]byte) {
+	for i := range t {
+		if (i < '0' || i > '9') && (i < 'a' || i > 'f') {
+			t[i] = 1
 		}
 	}
-	return true
-}
+	return t
+}()
