@@ -34,6 +34,7 @@ unit:
 ## bench: the speed and memory figures reported in docs/performance.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./pkg/... ./internal/... ./cmd/...
+	$(GO) test -run '^$$' -bench Soak -benchtime 1x ./test/soak/
 
 ## fuzz: each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
 fuzz:
