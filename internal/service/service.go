@@ -192,8 +192,9 @@ type Service struct {
 }
 
 // New connects (unless opts.Broker is given), creates the topology if missing, and
-// builds the Worker. It checks no TikTok connection: Run does that per destination and
-// starts paused where a check fails, rather than crash-looping.
+// builds the Worker. It checks no TikTok connection: Run does that per destination
+// (when the client is built here, not given in Options.Client) before pulling, and
+// starts a destination paused where its check fails, rather than crash-looping.
 func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Options) (*Service, error) {
 	if err := cfg.CheckRun(); err != nil {
 		return nil, err
@@ -233,7 +234,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 		}
 		s.Client, sender = c, c
 	}
-	w, err := worker.New(worker.Deps{
+	deps := worker.Deps{
 		JS:      s.Broker.JS,
 		Names:   topo.Names,
 		Dedup:   dedup.NewKV(s.Broker.JS, topo.Names.DedupBucket, dedup.WithTTL(cfg.Dedup.TTL.D())),
@@ -242,7 +243,24 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 		Log:     log,
 		Metrics: s.Metrics,
 		Clock:   opts.Clock,
-	}, WorkerOptions(cfg))
+	}
+	if s.Client != nil {
+		// Each destination checks its connection before it pulls, and starts paused
+		// (probed with backoff) where the check fails: run never crash-loops on it.
+		targets := make(map[string]tiktokclient.Target, len(cfg.Destinations))
+		for _, d := range cfg.Destinations {
+			targets[d.Name] = Target(d)
+		}
+		client := s.Client
+		deps.Checker = worker.CheckerFunc(func(ctx context.Context, dest string) error {
+			t, ok := targets[dest]
+			if !ok {
+				return fmt.Errorf("destination %s is not configured", dest)
+			}
+			return client.Check(ctx, t)
+		})
+	}
+	w, err := worker.New(deps, WorkerOptions(cfg))
 	if err != nil {
 		return fail(err)
 	}
@@ -284,7 +302,8 @@ func (s *Service) Handler() http.Handler {
 }
 
 // CheckDestinations runs the TikTok connection check of every destination and
-// returns one error per failing destination (nil entries for those that pass).
+// returns one error per failing destination (nil entries for those that pass). Run
+// already checks each destination before it pulls; this is for validate-style use.
 func (s *Service) CheckDestinations(ctx context.Context) []error {
 	errs := make([]error, len(s.Config.Destinations))
 	if s.Client == nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -438,21 +437,14 @@ func TestNewRejectsIncompleteConfig(t *testing.T) {
 	}
 }
 
-// TestReplicasCopyWhileOriginalInFlight reproduces what `worker demo` showed with two
-// replicas: a row re-published while its original is still unacked in the other
-// replica (in flight, or queued behind a batch) is sent again instead of being counted
-// as a duplicate. One replica catches this itself (the copy waits behind its leader);
-// across replicas the only shared state is the dedup KV, whose marker is written after
-// TikTok accepted the original, so the copy's bulk lookup misses it. TikTok (and the
-// sandbox) drop the repeat, so no event is counted twice there, but the workers count
-// Sent instead of Duplicates and the sandbox counts the repeat as deduplicated.
-//
-// It fails today, so it runs only with REPRO_CROSS_REPLICA=1 (see the report to the
-// lead on issue 5): go test -run TestReplicasCopyWhileOriginalInFlight ./internal/service/
+// TestReplicasCopyWhileOriginalInFlight: a row re-published while its original is still
+// unacked in the other replica (in flight, or queued behind a batch) is a duplicate,
+// never sent again. One replica catches this itself (the copy waits behind its
+// leader); across replicas the copy finds the original's claim in the dedup store
+// (held), goes back to the stream for a moment, and finds the receipt next time. Before
+// claims, the copy's lookup missed the receipt (written after TikTok accepted the
+// original) and ~half of the copies were sent again.
 func TestReplicasCopyWhileOriginalInFlight(t *testing.T) {
-	if os.Getenv("REPRO_CROSS_REPLICA") == "" {
-		t.Skip("known gap in internal/worker (cross-replica dedup of concurrent copies); set REPRO_CROSS_REPLICA=1 to run")
-	}
 	e := newEnv(t)
 	e.sandbox.SetLatency(300 * time.Millisecond) // originals stay in flight a while
 	a, b := e.start(), e.start()
@@ -477,5 +469,72 @@ func TestReplicasCopyWhileOriginalInFlight(t *testing.T) {
 	}
 	if d := e.sandbox.Stats().Deduplicated; d != 0 {
 		t.Errorf("the sandbox was sent %d events it had already accepted (or had in flight)", d)
+	}
+}
+
+// TestFailingCheckStartsPaused (SPEC §4): a destination whose connection check fails
+// (its Pixel is unknown to TikTok) starts paused before any row is published — not
+// ready, with a reason naming it — pulls nothing, and leaves the other destination
+// alone; once the Pixel exists, the next probe (the check again) resumes it and its
+// rows flow. Run never exits over it.
+func TestFailingCheckStartsPaused(t *testing.T) {
+	const site, pixel = "site", "CUNKNOWNPIXEL0000001"
+	e := newEnv(t)
+	e.cfg.Destinations = append(e.cfg.Destinations, config.Destination{
+		Name: site, AdvertiserID: tiktoktest.DefaultAdvertiserID, EventSource: "web", EventSourceID: pixel,
+		Window: config.Duration(config.DefaultWindow), PhoneRegion: "US",
+	})
+	s := e.start()
+	h := s.Handler()
+	var body string
+	waitFor(t, 10*time.Second, "/readyz 503 for the unknown Pixel", func() bool {
+		var code int
+		code, body = get(t, h, "/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	if !strings.Contains(body, "destination "+site+" paused") || !strings.Contains(body, pixel) || strings.Contains(body, dest) {
+		t.Errorf("/readyz body = %q, want only %s paused, naming its Pixel %s", body, site, pixel)
+	}
+	if n := e.sandbox.Requests(); n != 0 {
+		t.Errorf("%d event requests before any row was published", n)
+	}
+
+	// The other destination delivers; site's rows stay in the stream, unpulled.
+	e.publish("ok", 20)
+	ctx := t.Context()
+	names := service.Topology(e.cfg).Names
+	for i := range 10 {
+		row := fmt.Sprintf(`{"event":"ViewContent","event_id":"w-%d","timestamp":%d,"email":"v%d@example.org","page_url":"https://shop.example/"}`,
+			i, time.Now().Unix(), i)
+		if _, err := e.js.Publish(ctx, names.RowsSubject(site), []byte(row)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the offline destination's 20 events accepted", func() bool { return e.sandbox.AcceptedCount() == 20 })
+	cons, err := e.js.Consumer(ctx, names.RowsStream, names.ConsumerName(site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := cons.Info(ctx); err != nil || info.NumAckPending != 0 || info.NumPending != 10 {
+		t.Errorf("paused destination's consumer: %+v, %v; want 10 pending, none pulled", info, err)
+	}
+
+	// Fixed: the next probe's check passes and the rows flow.
+	e.sandbox.AddPixel(tiktoktest.DefaultAdvertiserID, pixel)
+	waitFor(t, 20*time.Second, "/readyz 200 after the Pixel was added", func() bool {
+		code, _ := get(t, h, "/readyz")
+		return code == http.StatusOK
+	})
+	waitFor(t, 10*time.Second, "the web rows accepted", func() bool { return e.sandbox.AcceptedCount() == 30 })
+	st := s.Worker.Stats().Total
+	if st.DeadLetteredTotal() != 0 || st.Sent != 30 || !st.Balanced() {
+		t.Errorf("stats %+v: want 30 sent, nothing dead-lettered, balanced", st)
+	}
+	logs := e.logs.String()
+	if n := strings.Count(logs, "destination "+site+" paused"); n != 1 {
+		t.Errorf("%d log lines say %s paused, want 1 (one per state change)", n, site)
+	}
+	if n := strings.Count(logs, "destination "+site+" resumed"); n != 1 {
+		t.Errorf("%d log lines say %s resumed, want 1", n, site)
 	}
 }

@@ -18,8 +18,9 @@
 //     dead letters of rejected rows (invalid_row, outside_window, future_timestamp,
 //     with the PII hashed), and groups what is already waiting (up to a batch of
 //     rows).
-//   - lookup asks the dedup store once per group (dedup.Store.Seen, a bulk get):
-//     never one round trip per event.
+//   - lookup asks the dedup store once per group (dedup.Claimer.Claim, pipelined
+//     compare-and-set writes, or dedup.Store.Seen, a bulk get): never one round trip
+//     per event.
 //   - core owns every message. An event already in the store is a duplicate; an event
 //     whose id another message has pending (queued or in flight) waits behind it as a
 //     follower, so TikTok never sees one id twice in flight; the rest fill the batch,
@@ -57,9 +58,15 @@
 // line says so, the puller stops, everything not in flight is NAKed with the probe's
 // delay (never dead-lettered), and a probe re-sends one event of the failed batch with
 // exponential backoff (probe_min … probe_max). When TikTok answers, one log line says
-// the destination resumed and pulling starts again. The probe holds no message: if
-// TikTok accepts it, its receipt is written first, and the redelivered row is then a
-// duplicate of it.
+// the destination resumed and pulling starts again. The probe holds no message (it
+// claims its event's id first): if TikTok accepts it, its receipt is written first,
+// and the redelivered row is then a duplicate of it.
+//
+// With a Deps.Checker, each destination runs the connection check (SPEC §4) before it
+// pulls anything. A failing check — a refused token or setting, or TikTok unreachable —
+// starts it paused the same way (Ready false with the check's words, one log line,
+// nothing pulled), and the probe runs the check again whenever it has no event to
+// re-send; it resumes when the check passes. The worker never exits over it.
 //
 // A message delivered max_deliver times whose rows an outage left unsettled in that
 // delivery is acked with those rows dead-lettered as retries_exhausted (Dlq-Attempts
@@ -72,12 +79,31 @@
 // Replicas share each destination's durable consumer and nothing else but the dedup
 // store. Within one replica, a copy of an event (same event_id, another message) never
 // leaves while the original is pending: it waits behind it and becomes a duplicate
-// once the original is accepted. Across replicas the dedup marker is written after
-// TikTok accepted the original, so a copy that another replica looks up while the
-// original is still in flight is sent again: TikTok drops it (same event_source_id,
-// event and event_id within 48 hours), but both replicas count their row as sent.
-// Publishers that keep the rows of one event in one message (worker publish groups
-// them) never hit this.
+// once the original is accepted.
+//
+// Across replicas, when the store is a dedup.Claimer (the KV store is), the lookup
+// stage claims the group's event ids instead of only reading receipts, in one call
+// per group: a compare-and-set write per new id, pipelined. Each Worker is one claim
+// owner (Options.Owner, by default the host name and random hex). Won → the event is
+// sent as before; Sent (a receipt) → a duplicate; Held (another owner's live claim)
+// → the whole message goes back unsent and uncounted (NAK after max(1s, max_wait)),
+// never a duplicate, since the other replica may still fail and hand its own copy
+// back. The receipt written after TikTok accepts replaces the claim.
+//
+// A claim is a lease of sendTimeout (max_elapsed × 1.25 + 30s) + ack_wait +
+// max_wait + 1m: long enough for the original's whole delivery (its batch, its wait
+// for a sender, its retries, its receipt). When a message goes back unsent (pause,
+// outage, drain, store failure, an event held elsewhere) or its unsent events are
+// dead-lettered, the claims on those events are released in one Release call per
+// turn, in a goroutine of its own; a failed release is logged once and only delays
+// those ids until their lease lapses. A replica that crashes keeps its claims until
+// then: that is the crash window, during which copies wait (handed back, never
+// counted) and after which another replica sends them. A release never touches an id
+// this replica has pending again, and a group whose Claim call started before a
+// release of one of its ids completed hands that message back rather than send on a
+// claim the release may have deleted. A store that is not a Claimer is only asked
+// Seen, and copies in flight in two replicas may then both be sent (TikTok drops the
+// repeat).
 //
 // # Shutdown
 //

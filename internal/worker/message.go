@@ -26,8 +26,10 @@ const (
 )
 
 type evState struct {
-	seen   bool // the dedup store knows the id
-	status evStatus
+	seen    bool // the dedup store has its receipt: already sent
+	claimed bool // this replica may hold a claim on the id (dedup.Claimer): release it if unsent
+	held    bool // another replica holds a live claim: the message goes back unsent
+	status  evStatus
 }
 
 // handBack says why a message cannot be acked in this delivery. Higher values win:
@@ -36,6 +38,7 @@ type handBack uint8
 
 const (
 	hbNone       handBack = iota
+	hbHeld                // another replica holds a claim on one of its events: NAK after max(1s, max_wait), never counted
 	hbOutage              // TikTok gave up after max elapsed: NAK, or retries_exhausted at max_deliver
 	hbStore               // the dedup store or the DLQ failed: NAK after a short delay
 	hbPaused              // not tried: the destination paused; NAK with the pause's delay
@@ -136,7 +139,10 @@ type group struct {
 	refs  []evRef
 	rows  int
 	epoch uint64 // marks acknowledged before the Seen call was made
-	err   error  // the Seen call failed
+	// relDone is how many of this replica's releases had completed when the Claim
+	// call was made: a release issued later may have deleted a claim the call won.
+	relDone uint64
+	err     error // the Seen or Claim call failed
 }
 
 var groupPool = sync.Pool{New: func() any { return new(group) }}

@@ -104,7 +104,10 @@ func TestConfigurationPauseLeavesOtherDestinations(t *testing.T) {
 	}
 	w := e.newWorker("a", e.options())
 	e.start(w)
-	waitFor(t, "offline delivered", 15*time.Second, func() bool { return w.Stats().Destinations[0].Received == 200 })
+	waitFor(t, "offline delivered and ghost paused", 15*time.Second, func() bool {
+		_, reasons := w.Ready()
+		return w.Stats().Destinations[0].Received == 200 && len(reasons) > 0
+	})
 	_, reasons := w.Ready()
 	if len(reasons) != 1 || !strings.Contains(reasons[0], "destination ghost paused") || !strings.Contains(reasons[0], "40001") {
 		t.Fatalf("Ready reasons %q: want only ghost paused with code 40001", reasons)

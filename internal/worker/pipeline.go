@@ -55,6 +55,17 @@ type pipeline struct {
 	stateMu      sync.Mutex
 	reason       string // why the destination is paused; "" when it is not
 
+	// Claims (when the dedup store is a dedup.Claimer). Releases run one at a time in
+	// the releaser goroutine, in the order the core issued them; relDone is the
+	// generation of the last one completed.
+	claimer       dedup.Claimer
+	lease         time.Duration
+	relDone       atomic.Uint64
+	relMu         sync.Mutex
+	relPending    []string // ids handed to the releaser, not taken yet
+	relPendingGen uint64
+	relNotify     chan struct{}
+
 	// owned by the core goroutine
 	live        liveList
 	leaders     map[string]*leader
@@ -76,6 +87,11 @@ type pipeline struct {
 	lastGroup   time.Time
 	draining    bool
 	lastWarn    time.Time
+	relIDs      []string          // ids of unsent events whose claims go this turn
+	relGen      uint64            // releases issued
+	relLast     map[string]uint64 // id → generation of its last release, until every later Claim call follows it
+	relQ        []relEntry
+	relHead     int
 
 	paused     bool
 	pauseKind  handBack
@@ -84,6 +100,11 @@ type pipeline struct {
 	bo         *backoff.ExponentialBackOff
 	nakDelay   time.Duration
 	probeTimer *time.Timer
+}
+
+type relEntry struct {
+	id  string
+	gen uint64
 }
 
 type purgeEntry struct {
@@ -101,6 +122,11 @@ type probeResult struct {
 	res     tiktokclient.Result
 	err     error
 	markErr error
+	id      string // the probe event's id
+	claimed bool   // its id was claimed for the probe: release it unless accepted
+	check   bool   // a connection check, not an event, was the probe
+	none    bool   // nothing to probe with: resume, the next batch is the probe
+	store   bool   // err is the dedup store's (the claim failed), not TikTok's
 }
 
 func newPipeline(w *Worker, d Destination) (*pipeline, error) {
@@ -147,7 +173,20 @@ func newPipeline(w *Worker, d Destination) (*pipeline, error) {
 		idleTimer:   stoppedTimer(),
 		idleAfter:   max(min(o.MaxWait/10, 25*time.Millisecond), time.Millisecond),
 		probeTimer:  stoppedTimer(),
+		relNotify:   make(chan struct{}, 1),
+		relLast:     map[string]uint64{},
 	}
+	if c, ok := w.deps.Dedup.(dedup.Claimer); ok {
+		p.claimer = c
+	}
+	// A claim must outlive the whole delivery of its event, or another replica could
+	// take the id and send a copy while the original is still on its way: the event
+	// waits for its batch (max_wait) and for a sender, then its Send (bounded by
+	// sendTimeout, max_elapsed and a margin), then its receipt is written. ack_wait
+	// and a minute on top cover the wait for a sender behind requests that retry and
+	// the receipt's write. A replica that crashes holds its ids that long: the copies
+	// of its events in other replicas wait at most one lease (the crash window).
+	p.lease = p.sendTimeout + o.AckWait + o.MaxWait + time.Minute
 	p.window = cfg.Window
 	if p.window <= 0 {
 		p.window = events.DefaultWindow
@@ -186,13 +225,22 @@ func (p *pipeline) run(ctx context.Context) error {
 		return nil // cancelled while waiting for the consumer: nothing is in hand
 	}
 	p.cons = cons
+	if !p.checkAtStart(ctx) {
+		return nil // cancelled during the check: nothing is in hand
+	}
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	ioCtx, cancelIO := context.WithCancel(context.WithoutCancel(ctx))
+	relCtx, cancelRel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
 	defer cancelIO()
+	defer cancelRel()
 	p.sendCtx, p.ioCtx = sendCtx, ioCtx
 
 	var wg sync.WaitGroup
+	relStop := make(chan struct{})
+	if p.claimer != nil {
+		wg.Go(func() { p.releaser(relCtx, relStop) })
+	}
 	wg.Go(func() { p.fetch(ctx) })
 	wg.Go(p.transform)
 	wg.Go(p.lookup)
@@ -205,6 +253,7 @@ func (p *pipeline) run(ctx context.Context) error {
 
 	close(p.sendCh)
 	close(p.quit)
+	close(relStop) // the releaser releases what the core left, then returns
 	cancelSend()
 	cancelIO()
 	p.stopFetch()
@@ -379,6 +428,7 @@ func (p *pipeline) endTurn() {
 		p.ioJobs++
 		go p.runIO(j)
 	}
+	p.flushRelease()
 	if !p.tally.empty() {
 		p.stats.publish(&p.tally)
 	}
@@ -410,14 +460,23 @@ func (p *pipeline) admit(g *group) {
 		case g.err != nil:
 			m.raise(hbStore)
 		default:
-			p.admitEvents(m)
+			p.admitEvents(m, g.relDone)
 		}
 		p.check(m)
+	}
+	if p.claimer != nil {
+		p.pruneReleased(g.relDone)
 	}
 	g.release()
 }
 
-func (p *pipeline) admitEvents(m *inMsg) {
+func (p *pipeline) admitEvents(m *inMsg, relDone uint64) {
+	if p.claimer != nil && p.heldElsewhere(m, relDone) {
+		// Another replica may be sending one of its events: send none of them now,
+		// hand the message back, and look again after a short delay.
+		m.raise(hbHeld)
+		return
+	}
 	m.dup += len(m.res.Duplicates)
 	for i := range m.res.Events {
 		ev := &m.res.Events[i]
@@ -450,6 +509,131 @@ func (p *pipeline) admitEvents(m *inMsg) {
 }
 
 func cloneString(s string) string { return string([]byte(s)) }
+
+// heldElsewhere reports whether an event of m must not be sent by this replica now:
+// another replica holds its id, or this replica released the id after the Claim
+// call that won it had started, so the release may have deleted that claim. An id
+// pending here (a leader) keeps its claim: releases skip it.
+func (p *pipeline) heldElsewhere(m *inMsg, relDone uint64) bool {
+	for i := range m.ev {
+		st := &m.ev[i]
+		if st.held {
+			return true
+		}
+		if !st.claimed || st.seen || len(p.relLast) == 0 {
+			continue
+		}
+		id := m.res.Events[i].ID
+		if gen, ok := p.relLast[id]; ok && gen > relDone && p.leaders[id] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseUnsent queues the release of m's claims on events it did not send: m goes
+// back to the stream, or its unsent events were dead-lettered. Events still queued
+// or in flight (a drain that ran out of time) keep their claims until the lease
+// lapses, since TikTok may yet accept them.
+func (p *pipeline) releaseUnsent(m *inMsg) {
+	if p.claimer == nil {
+		return
+	}
+	for i := range m.ev {
+		st := &m.ev[i]
+		if !st.claimed {
+			continue
+		}
+		switch st.status {
+		case evNew, evFollower, evRejected, evUnsettled:
+			p.relIDs = append(p.relIDs, cloneString(m.res.Events[i].ID))
+		}
+	}
+}
+
+// flushRelease hands this turn's releases to the releaser, one Release call. An id
+// pending here again (a leader: another message's event, claimed anew) keeps its
+// claim. Each id remembers the release's generation, so that a group whose Claim
+// call started before the release completed does not send it (heldElsewhere).
+func (p *pipeline) flushRelease() {
+	if len(p.relIDs) == 0 {
+		return
+	}
+	ids := p.relIDs[:0]
+	for _, id := range p.relIDs {
+		if p.leaders[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		p.relGen++
+		for _, id := range ids {
+			p.relLast[id] = p.relGen
+			p.relQ = append(p.relQ, relEntry{id: id, gen: p.relGen})
+		}
+		p.relMu.Lock()
+		p.relPending = append(p.relPending, ids...)
+		p.relPendingGen = p.relGen
+		p.relMu.Unlock()
+		select {
+		case p.relNotify <- struct{}{}:
+		default:
+		}
+	}
+	clear(p.relIDs)
+	p.relIDs = p.relIDs[:0]
+}
+
+// pruneReleased forgets the releases that completed before the Claim call of the
+// group just admitted started: groups are admitted in the order they were claimed,
+// so no later group can have been overtaken by them.
+func (p *pipeline) pruneReleased(done uint64) {
+	for p.relHead < len(p.relQ) && p.relQ[p.relHead].gen <= done {
+		e := p.relQ[p.relHead]
+		if p.relLast[e.id] == e.gen {
+			delete(p.relLast, e.id)
+		}
+		p.relQ[p.relHead] = relEntry{}
+		p.relHead++
+	}
+	if p.relHead == len(p.relQ) {
+		p.relQ, p.relHead = p.relQ[:0], 0
+	}
+}
+
+// releaser runs the releases the core issues, one Release call at a time, until
+// stop is closed and nothing is left. A failed release is logged once per run of
+// failures and never retried: the ids wait until their lease lapses.
+func (p *pipeline) releaser(ctx context.Context, stop <-chan struct{}) {
+	failing := false
+	for {
+		final := false
+		select {
+		case <-p.relNotify:
+		case <-stop:
+			final = true
+		}
+		p.relMu.Lock()
+		ids, gen := p.relPending, p.relPendingGen
+		p.relPending = nil
+		p.relMu.Unlock()
+		if len(ids) > 0 {
+			err := p.claimer.Release(ctx, p.name, p.w.opts.Owner, ids)
+			switch {
+			case err != nil && !failing:
+				failing = true
+				p.log.Warn().Err(err).Int("ids", len(ids)).Dur("lease", p.lease).
+					Msg("could not release dedup claims of handed-back rows; other replicas send them when the lease lapses")
+			case err == nil:
+				failing = false
+			}
+			p.relDone.Store(gen)
+		}
+		if final {
+			return
+		}
+	}
+}
 
 func (p *pipeline) enqueue(ref evRef) {
 	if p.cur == nil {
@@ -792,7 +976,11 @@ func (p *pipeline) nak(m *inMsg) {
 		}
 	case hbStore:
 		delay = p.w.opts.ProbeMin
+	case hbHeld:
+		// The other replica's request usually settles within a batch's time.
+		delay = max(time.Second, p.w.opts.MaxWait)
 	}
+	p.releaseUnsent(m)
 	var err error
 	if delay > 0 {
 		err = m.msg.NakWithDelay(delay)
@@ -811,6 +999,7 @@ func (p *pipeline) ack(m *inMsg) {
 	if err := m.msg.Ack(); err != nil {
 		p.log.Debug().Err(err).Msg("ack")
 	}
+	p.releaseUnsent(m)
 	t := &p.tally
 	t.received += int64(m.rows)
 	t.sent += int64(m.sent)
@@ -929,9 +1118,12 @@ func (p *pipeline) pauseText(kind handBack, err error) string {
 		"rows stay queued and are retried when it answers again", p.name, err)
 }
 
-// startProbe re-sends one event of the batch that paused the destination. The probe
-// holds no message: if TikTok takes it, its marker is written before the destination
-// resumes, so the redelivered row counts as a duplicate of it.
+// startProbe re-sends one event of the batch that paused the destination, or, with no
+// event to probe with, runs the connection check (Deps.Checker). The probe holds no
+// message: if TikTok takes the event, its receipt is written before the destination
+// resumes, so the redelivered row counts as a duplicate of it. With a dedup.Claimer
+// the probe claims the event's id first, so that it never races a copy that another
+// replica is sending.
 func (p *pipeline) startProbe() {
 	if !p.paused || p.probing || p.draining {
 		return
@@ -941,24 +1133,15 @@ func (p *pipeline) startProbe() {
 		// transform dead-letters as outside_window on redelivery.
 		p.probe = probeEvent{}
 	}
-	if p.probe.json == nil {
+	if p.probe.json == nil && p.w.deps.Checker == nil {
 		// Nothing to probe with: resume, and let the next batch be the probe.
 		p.resume()
 		return
 	}
 	p.probing = true
 	pr := p.probe
-	req := p.reqTemplate
 	go func() {
-		ctx, cancel := context.WithTimeout(p.sendCtx, p.sendTimeout)
-		defer cancel()
-		req.Events = []json.RawMessage{pr.json}
-		var r probeResult
-		r.res, r.err = p.w.deps.Client.Send(ctx, req)
-		if r.err == nil && len(r.res.Outcomes) == 1 && r.res.Outcomes[0].Status == tiktokclient.Accepted {
-			r.markErr = p.w.deps.Dedup.Mark(p.ioCtx, p.name, []dedup.Receipt{{
-				EventID: pr.id, AcceptedAt: p.w.deps.Clock(), RequestID: r.res.Outcomes[0].RequestID}})
-		}
+		r := p.runProbe(pr)
 		select {
 		case p.probeCh <- r:
 		case <-p.quit:
@@ -966,36 +1149,133 @@ func (p *pipeline) startProbe() {
 	}()
 }
 
+// runProbe is the probe's request, off the core goroutine.
+func (p *pipeline) runProbe(pr probeEvent) (r probeResult) {
+	ctx, cancel := context.WithTimeout(p.sendCtx, p.sendTimeout)
+	defer cancel()
+	r.id = pr.id
+	send := pr.json != nil
+	if send && p.claimer != nil {
+		states, err := p.claimer.Claim(p.ioCtx, p.name, p.w.opts.Owner, []string{pr.id}, p.lease)
+		switch {
+		case err != nil:
+			r.err, r.store = fmt.Errorf("dedup claim of the probe event: %w", err), true
+			return r
+		case len(states) == 1 && states[0] == dedup.Won:
+			r.claimed = true
+		default:
+			// Sent or held elsewhere: another replica delivers it; probe without it.
+			send = false
+		}
+	}
+	switch {
+	case send:
+		req := p.reqTemplate
+		req.Events = []json.RawMessage{pr.json}
+		r.res, r.err = p.w.deps.Client.Send(ctx, req)
+		if r.err == nil && len(r.res.Outcomes) == 1 && r.res.Outcomes[0].Status == tiktokclient.Accepted {
+			r.markErr = p.w.deps.Dedup.Mark(p.ioCtx, p.name, []dedup.Receipt{{
+				EventID: pr.id, AcceptedAt: p.w.deps.Clock(), RequestID: r.res.Outcomes[0].RequestID}})
+		}
+	case p.w.deps.Checker != nil:
+		r.check = true
+		r.err = p.w.deps.Checker.Check(ctx, p.name)
+	default:
+		r.none = true
+	}
+	return r
+}
+
 func (p *pipeline) probed(r probeResult) {
 	p.probing = false
 	p.stats.requests.Add(int64(r.res.Requests))
 	p.stats.retries.Add(int64(r.res.Retries))
-	if r.err == nil && len(r.res.Outcomes) == 1 && r.res.Outcomes[0].Status == tiktokclient.Accepted {
+	accepted := r.err == nil && len(r.res.Outcomes) == 1 && r.res.Outcomes[0].Status == tiktokclient.Accepted
+	if accepted {
 		p.stats.sentEvents.Add(1)
 		p.met.EventsSent(1)
 		if r.markErr != nil {
 			p.warn(r.markErr, "dedup store did not record the probe event; TikTok drops its repeat")
 		}
+	} else if r.claimed {
+		p.relIDs = append(p.relIDs, r.id)
 	}
 	if p.draining || !p.paused {
 		return
 	}
-	if r.err == nil {
+	if r.none || r.err == nil {
 		p.resume()
 		return
 	}
-	kind := p.classify(r.err)
-	if kind != hbCredential && kind != hbOutage {
-		kind = hbOutage
-	}
-	if kind != p.pauseKind {
-		p.pauseKind = kind
-		text := p.pauseText(kind, r.err)
-		p.setReason(text)
-		p.log.Error().Msg(text)
-	}
 	p.nakDelay = p.bo.NextBackOff()
 	p.probeTimer.Reset(p.nakDelay)
+	if r.store {
+		p.warn(r.err, "dedup store failed while probing a paused destination; probing again")
+		return
+	}
+	kind := p.classify(r.err)
+	if r.check {
+		kind = checkKind(r.err)
+	} else if kind != hbCredential && kind != hbOutage {
+		kind = hbOutage
+	}
+	text := p.pauseText(kind, r.err)
+	if r.check {
+		text = p.checkText(r.err)
+	}
+	// The reason follows the newest answer; the log says only when the kind of
+	// problem changes (one line per state change).
+	p.setReason(text)
+	if kind != p.pauseKind {
+		p.pauseKind = kind
+		p.log.Error().Msg(text)
+	}
+}
+
+// checkAtStart runs the connection check before the destination pulls anything. A
+// failing check starts it paused: nothing is pulled, Ready says why, and the probe
+// checks again with backoff. It returns false when ctx ended during the check.
+func (p *pipeline) checkAtStart(ctx context.Context) bool {
+	c := p.w.deps.Checker
+	if c == nil {
+		return true
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.sendTimeout)
+	err := c.Check(cctx, p.name)
+	cancel()
+	if ctx.Err() != nil {
+		return false
+	}
+	if err == nil {
+		p.log.Info().Str("event_source", string(p.dest.Events.EventSource)).Msg("connection check passed")
+		return true
+	}
+	p.paused = true
+	p.pauseKind = checkKind(err)
+	p.handBackAll.Store(true)
+	p.fetchStopped.Store(true)
+	p.bo.Reset()
+	p.nakDelay = p.bo.NextBackOff()
+	text := p.checkText(err)
+	p.setReason(text)
+	p.met.Paused(true)
+	p.log.Error().Dur("probe_in", p.nakDelay).Msg(text)
+	p.probeTimer.Reset(p.nakDelay)
+	return true
+}
+
+// checkKind tells an unreachable TikTok (an outage) from a refusal of the token or
+// of a setting.
+func checkKind(err error) handBack {
+	if errors.Is(err, tiktokclient.ErrGaveUp) {
+		return hbOutage
+	}
+	return hbCredential
+}
+
+func (p *pipeline) checkText(err error) string {
+	return fmt.Sprintf("destination %s paused: its connection check failed: %v; "+
+		"rows stay queued, and the check runs again with backoff until it passes", p.name, err)
 }
 
 func (p *pipeline) resume() {
@@ -1026,11 +1306,13 @@ func (p *pipeline) abandon() {
 		next := m.next
 		_ = m.msg.Nak()
 		p.stats.handedBack.Add(1)
+		p.releaseUnsent(m)
 		p.finish(m, false)
 		n++
 		m = next
 	}
 	p.met.HandedBack(n)
+	p.flushRelease()
 	if n > 0 {
 		p.log.Warn().Int("messages", n).Msg("drain timeout: handed back the messages still in progress")
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dedup"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dlq"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
@@ -215,30 +216,71 @@ func safeMessage(tf *events.Transformer, body []byte, res *events.Result) (err e
 }
 
 // lookup asks the dedup store, once per group, which event ids were already sent.
+// With a dedup.Claimer it claims them instead, in the same single call: an id this
+// replica wins is sent here, one with a receipt is a duplicate, and one another
+// replica holds sends its message back unsent.
 func (p *pipeline) lookup() {
 	defer close(p.groupCh)
 	for g := range p.seenCh {
 		g.epoch = p.marksDone.Load()
 		if len(g.ids) > 0 && !p.handBackAll.Load() {
-			seen, err := p.w.deps.Dedup.Seen(p.ioCtx, p.name, g.ids)
-			switch {
-			case err != nil:
-				g.err = err
-			case len(seen) != len(g.ids):
-				g.err = fmt.Errorf("dedup store answered %d of %d ids", len(seen), len(g.ids))
-			default:
-				for i, s := range seen {
-					if s {
-						r := g.refs[i]
-						r.m.ev[r.i].seen = true
-					}
-				}
+			if p.claimer != nil {
+				p.claim(g)
+			} else {
+				p.seen(g)
 			}
 		}
 		select {
 		case p.groupCh <- g:
 		case <-p.quit:
 			return
+		}
+	}
+}
+
+func (p *pipeline) seen(g *group) {
+	seen, err := p.w.deps.Dedup.Seen(p.ioCtx, p.name, g.ids)
+	switch {
+	case err != nil:
+		g.err = err
+	case len(seen) != len(g.ids):
+		g.err = fmt.Errorf("dedup store answered %d of %d ids", len(seen), len(g.ids))
+	default:
+		for i, s := range seen {
+			if s {
+				r := g.refs[i]
+				r.m.ev[r.i].seen = true
+			}
+		}
+	}
+}
+
+func (p *pipeline) claim(g *group) {
+	// Read before the call: a release that completes later may have removed a claim
+	// this call wins (see pipeline.flushRelease).
+	g.relDone = p.relDone.Load()
+	states, err := p.claimer.Claim(p.ioCtx, p.name, p.w.opts.Owner, g.ids, p.lease)
+	if err == nil && len(states) != len(g.ids) {
+		err = fmt.Errorf("dedup store answered %d of %d claims", len(states), len(g.ids))
+	}
+	if err != nil {
+		g.err = err
+		// Some claims may have landed: release them with the messages.
+		for _, r := range g.refs {
+			r.m.ev[r.i].claimed = true
+		}
+		return
+	}
+	for i, st := range states {
+		r := g.refs[i]
+		es := &r.m.ev[r.i]
+		switch st {
+		case dedup.Won:
+			es.claimed = true
+		case dedup.Sent:
+			es.seen = true
+		default: // Held, or a state this worker does not know: never send it
+			es.held = true
 		}
 	}
 }

@@ -2,8 +2,11 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -26,8 +29,30 @@ type Sender interface {
 	Send(ctx context.Context, req tiktokclient.Request) (tiktokclient.Result, error)
 }
 
-// Deps are the parts a Worker runs on. All but Metrics are required; Clock defaults to
-// time.Now and is the clock of the window rules, receipts and dead letters.
+// Checker is the connection check of one destination (SPEC §4), by name: the token
+// works, the advertiser is reachable, the event source exists. The service wires it
+// to tiktokclient.Client.Check.
+type Checker interface {
+	Check(ctx context.Context, dest string) error
+}
+
+// CheckerFunc adapts a function to Checker.
+type CheckerFunc func(ctx context.Context, dest string) error
+
+// Check implements Checker.
+func (f CheckerFunc) Check(ctx context.Context, dest string) error { return f(ctx, dest) }
+
+// Deps are the parts a Worker runs on. All but Metrics and Checker are required;
+// Clock defaults to time.Now and is the clock of the window rules, receipts and dead
+// letters.
+//
+// When Dedup is a dedup.Claimer (dedup.NewKV returns one), the worker claims event
+// ids before sending them, so that two replicas holding copies of one event never
+// both send it; any other Store is only asked which ids were sent (Seen).
+//
+// With a Checker, each destination runs the connection check before it pulls
+// anything: a failing check starts it paused (Ready says why) and it is checked
+// again with the probe's backoff until it passes.
 type Deps struct {
 	JS      jetstream.JetStream
 	Names   broker.Names
@@ -37,6 +62,7 @@ type Deps struct {
 	Log     zerolog.Logger
 	Metrics *metrics.Metrics
 	Clock   func() time.Time
+	Checker Checker
 }
 
 // Destination is one TikTok destination: its consumer (by Name) and its transform.
@@ -68,6 +94,9 @@ type Options struct {
 	// (defaults 1s and 5m). NAKed messages are delayed by the current backoff.
 	ProbeMin, ProbeMax time.Duration
 	PendingInterval    time.Duration // how often consumer_pending is refreshed (default 5s)
+	// Owner names this replica in its dedup claims; it must be unique among the
+	// replicas (default: the host name and 8 random bytes in hex).
+	Owner string
 }
 
 func (o *Options) defaults() error {
@@ -100,6 +129,9 @@ func (o *Options) defaults() error {
 	setD(&o.ProbeMin, time.Second)
 	setD(&o.ProbeMax, 5*time.Minute)
 	setD(&o.PendingInterval, 5*time.Second)
+	if o.Owner == "" {
+		o.Owner = newOwner()
+	}
 	if o.ProbeMax < o.ProbeMin {
 		o.ProbeMax = o.ProbeMin
 	}
@@ -114,6 +146,19 @@ func (o *Options) defaults() error {
 		seen[d.Name] = true
 	}
 	return nil
+}
+
+// newOwner returns a claim owner unique to this replica: the host name says where
+// it runs (for an operator reading a claim), the random part tells two replicas on
+// one host, or a restart, apart.
+func newOwner() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	return host + "-" + hex.EncodeToString(b[:])
 }
 
 // Worker consumes every destination's rows and delivers them to TikTok. One Worker is
@@ -197,6 +242,9 @@ func (w *Worker) Ready() (bool, []string) {
 	}
 	return len(reasons) == 0, reasons
 }
+
+// Owner is the id this replica's dedup claims carry (Options.Owner or a generated one).
+func (w *Worker) Owner() string { return w.opts.Owner }
 
 // Stats returns the counters of every destination and their total.
 func (w *Worker) Stats() Stats {
