@@ -129,6 +129,7 @@ func (s *sender) settle(ctx context.Context, lo, hi int, knownBad *answer) (bool
 			TestEventCode: s.req.TestEventCode, Events: s.req.Events[lo:hi]}
 		bp := bodyPool.Get().(*[]byte)
 		body := sub.AppendBody((*bp)[:0])
+		s.st.events = hi - lo
 		var err error
 		ans, err = s.c.call(ctx, http.MethodPost, TrackPath, nil, body, &s.st)
 		*bp = body
@@ -180,6 +181,7 @@ type callState struct {
 	requests  int
 	retries   int
 	refreshed bool
+	events    int // events in the request being made (Response.Events)
 }
 
 // Invalidator is implemented by token sources that can fetch a new access token
@@ -216,7 +218,7 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 		if err := ctx.Err(); err != nil {
 			return answer{}, err
 		}
-		ans, class, retryAfter, tok, cause := c.attempt(ctx, method, target, body, st)
+		ans, class, retryAfter, tok, cause := c.attempt(ctx, method, path, target, body, st)
 		if err := ctx.Err(); err != nil {
 			return answer{}, err
 		}
@@ -269,7 +271,7 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 // attempt makes one HTTP request. It returns the envelope, its class, a Retry-After
 // delay when the server sent one, the access token used (for Invalidate), and the
 // failure cause for retries and credential errors.
-func (c *Client) attempt(ctx context.Context, method, target string, body []byte, st *callState) (answer, Class, time.Duration, string, error) {
+func (c *Client) attempt(ctx context.Context, method, path, target string, body []byte, st *callState) (answer, Class, time.Duration, string, error) {
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return answer{}, ClassRetry, 0, "", err
@@ -301,10 +303,30 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 		hreq.Header.Set("Content-Type", "application/json")
 	}
 	st.requests++
+	obs := Response{Path: path, Events: st.events}
+	start := c.clock.Now()
+	ans, class, retryAfter, cause := c.exchange(hreq, &obs)
+	if len(c.observers) > 0 {
+		obs.Class, obs.Took = class, c.clock.Now().Sub(start)
+		for _, fn := range c.observers {
+			fn(obs)
+		}
+	}
+	if obs.HTTPStatus != 0 && obs.HTTPStatus != http.StatusOK {
+		// No token returned: a wrong path or host is no reason to refresh the token.
+		return ans, class, retryAfter, "", cause
+	}
+	return ans, class, retryAfter, tok.AccessToken, cause
+}
+
+// exchange sends hreq and reads TikTok's answer, noting in obs what came back.
+func (c *Client) exchange(hreq *http.Request, obs *Response) (answer, Class, time.Duration, error) {
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		return answer{}, ClassRetry, 0, tok.AccessToken, redactURLError(err)
+		obs.Err = redactURLError(err)
+		return answer{}, ClassRetry, 0, obs.Err
 	}
+	obs.HTTPStatus = resp.StatusCode
 	buf := respPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer respPool.Put(buf)
@@ -322,17 +344,19 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 		if class == ClassCredential {
 			msg += "; check tiktok.api_base"
 		}
-		// No token returned: a wrong path or host is no reason to refresh the token.
-		return answer{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}, class, retryAfter, "",
+		return answer{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}, class, retryAfter,
 			&CredentialError{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}
 	}
 	if rerr != nil {
-		return answer{}, ClassRetry, retryAfter, tok.AccessToken, fmt.Errorf("reading the answer: %w", rerr)
+		obs.Err = fmt.Errorf("reading the answer: %w", rerr)
+		return answer{}, ClassRetry, retryAfter, obs.Err
 	}
 	if decErr != nil {
 		// A 200 that is not TikTok's envelope: a proxy or a cut-off body. Transient.
-		return answer{}, ClassRetry, retryAfter, tok.AccessToken, fmt.Errorf("answer is not TikTok's JSON envelope: %w", decErr)
+		obs.Err = fmt.Errorf("answer is not TikTok's JSON envelope: %w", decErr)
+		return answer{}, ClassRetry, retryAfter, obs.Err
 	}
+	obs.Code = ans.Code
 	if ans.Data != nil {
 		ans.Data = append(json.RawMessage(nil), ans.Data...) // buf goes back to the pool
 	}
@@ -341,7 +365,7 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	if class == ClassRetry {
 		cause = fmt.Errorf("tiktok code %d: %s (request_id %s)", ans.Code, ans.Message, ans.RequestID)
 	}
-	return ans, class, retryAfter, tok.AccessToken, cause
+	return ans, class, retryAfter, cause
 }
 
 // redactURLError keeps the failure but not the query string (it carries ids, and a

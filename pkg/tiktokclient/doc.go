@@ -47,6 +47,11 @@
 // exists (pixel/list for web, offline/get for offline), and optionally turns
 // auto_tracking on (offline/update). Each failure names the setting at fault.
 //
+// WithObserver hears every HTTP exchange (a Response: path, HTTP status, TikTok's
+// code, class, events in the request, time taken, network error), retries and
+// bisection included, so a metric of TikTok's answers counts what TikTok actually
+// answered rather than one outcome per Send. It carries no token and no body.
+//
 // The transport keeps connections alive (NewTransport), bounds each attempt with
 // WithRequestTimeout (30 s), sends a User-Agent naming the project and its version,
 // and compresses nothing: TikTok documents no request compression. Request bodies

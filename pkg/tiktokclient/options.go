@@ -81,6 +81,7 @@ type Client struct {
 	log            zerolog.Logger
 	timeout        time.Duration
 	clock          Clock
+	observers      []func(Response)
 }
 
 // Option configures a Client.
@@ -128,6 +129,36 @@ func WithRequestTimeout(d time.Duration) Option { return func(c *Client) { c.tim
 
 // WithClock injects the clock retries wait on (tests: one that does not sleep).
 func WithClock(clk Clock) Option { return func(c *Client) { c.clock = clk } }
+
+// Response is one HTTP exchange with TikTok as the client saw it: every attempt,
+// retries and bisection included, of Send and of Check. It carries no token and no
+// body. Token exchanges of NewRefreshTokenSource are not API calls of the client
+// and are not observed.
+type Response struct {
+	Path       string        // API path, e.g. TrackPath (without the query: it carries ids)
+	HTTPStatus int           // 0 when no answer came: see Err
+	Code       int           // TikTok's code in an HTTP 200 envelope; 0 when there is none (also success: see HTTPStatus and Err)
+	Class      Class         // what the answer meant: ClassRetry for answers that are retried, HTTP 5xx/429 and every Err
+	Events     int           // events in the request; 0 for Check's calls
+	Took       time.Duration // from sending the request to reading the whole answer, by the client's Clock
+	Err        error         // a network error or timeout (HTTPStatus 0), a cut-off answer, or an HTTP 200 that is not TikTok's envelope; nil otherwise
+}
+
+// WithObserver calls fn once per HTTP exchange (see Response), after it and before
+// the client acts on it, from the goroutine that called Send or Check: a Client is
+// shared, so fn must be safe for concurrent use, and it should be quick. Each
+// WithObserver adds one observer. Result.Requests of a Send equals the number of
+// calls fn received for it.
+//
+// A metric of answers by code counts r.Code when r.HTTPStatus is 200 and r.Err is
+// nil, r.HTTPStatus for any other status, and a network failure when HTTPStatus is 0.
+func WithObserver(fn func(Response)) Option {
+	return func(c *Client) {
+		if fn != nil {
+			c.observers = append(c.observers, fn)
+		}
+	}
+}
 
 // WithCheckMaxElapsed bounds how long Check retries transient failures (default 30s,
 // at most max elapsed): a connection check should answer promptly.

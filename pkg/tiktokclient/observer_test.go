@@ -1,0 +1,142 @@
+package tiktokclient_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient/tiktoktest"
+)
+
+// recorder is an observer that keeps every Response.
+type recorder struct {
+	mu  sync.Mutex
+	got []tiktokclient.Response
+}
+
+func (r *recorder) observe(resp tiktokclient.Response) {
+	r.mu.Lock()
+	r.got = append(r.got, resp)
+	r.mu.Unlock()
+}
+
+func (r *recorder) all() []tiktokclient.Response {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]tiktokclient.Response(nil), r.got...)
+}
+
+// byCode counts answers as a metric would: TikTok's code of an HTTP 200 envelope,
+// the HTTP status otherwise, -1 for no answer (the sandbox counts the same way).
+func byCode(rs []tiktokclient.Response) map[int]int {
+	m := map[int]int{}
+	for _, r := range rs {
+		switch {
+		case r.HTTPStatus == 0:
+			m[-1]++
+		case r.HTTPStatus != http.StatusOK || r.Err != nil:
+			m[r.HTTPStatus]++
+		default:
+			m[r.Code]++
+		}
+	}
+	return m
+}
+
+// The observer hears every HTTP answer once — retries and bisection included — with
+// TikTok's code, the events of that request and the class, where Send's outcome
+// codes alone would count one 40002 and no retry at all.
+func TestObserverCountsEveryAnswer(t *testing.T) {
+	srv := tiktoktest.NewServer()
+	defer srv.Close()
+	var rec recorder
+	var second recorder
+	c := newClient(t, srv, newFakeClock(), tiktokclient.WithInitialInterval(10*time.Millisecond),
+		tiktokclient.WithObserver(rec.observe), tiktokclient.WithObserver(second.observe))
+	srv.FailNext(1, 503)
+	srv.FailNext(1, 50002)
+	srv.PoisonEvent("ev-5")
+	res, err := c.Send(context.Background(), offlineRequest(16))
+	if err != nil || count(res, tiktokclient.Rejected) != 1 || count(res, tiktokclient.Accepted) != 15 {
+		t.Fatalf("err %v, outcomes %+v", err, res.Outcomes)
+	}
+	got := rec.all()
+	if len(got) != res.Requests || len(got) != srv.Requests() || len(second.all()) != len(got) {
+		t.Fatalf("observed %d (second observer %d), Result.Requests %d, sandbox %d", len(got), len(second.all()), res.Requests, srv.Requests())
+	}
+	// 503 and 50002 retried; 16 → 40002; bisection around ev-5: [0,8) 40002,
+	// [0,4) ok, [4,8) known bad unsent, [4,6) 40002, [4] ok, [5] 40002, [6,8) ok, [8,16) ok.
+	want := map[int]int{503: 1, 50002: 1, 40002: 4, 0: 4}
+	if c := byCode(got); !reflect.DeepEqual(c, want) || !reflect.DeepEqual(c, srv.CodeCounts()) {
+		t.Fatalf("observed codes %v, want %v (sandbox %v)", c, want, srv.CodeCounts())
+	}
+	var events []int
+	for _, r := range got {
+		events = append(events, r.Events)
+		if r.Path != tiktokclient.TrackPath || r.Err != nil || r.Took < 0 {
+			t.Fatalf("response %+v", r)
+		}
+		wantClass := tiktokclient.Classify(r.Code)
+		if r.HTTPStatus != http.StatusOK {
+			wantClass = tiktokclient.ClassifyHTTP(r.HTTPStatus)
+		}
+		if r.Class != wantClass {
+			t.Fatalf("response %+v: class %s, want %s", r, r.Class, wantClass)
+		}
+	}
+	if want := []int{16, 16, 16, 8, 4, 2, 1, 1, 2, 8}; !reflect.DeepEqual(events, want) {
+		t.Fatalf("events per request %v, want %v", events, want)
+	}
+}
+
+// A request that never answers is observed with no status and its error; Took is
+// measured by the client's clock.
+func TestObserverSeesNetworkErrors(t *testing.T) {
+	srv := tiktoktest.NewServer()
+	defer srv.Close()
+	var rec recorder
+	c := newClient(t, srv, nil, tiktokclient.WithRequestTimeout(50*time.Millisecond), tiktokclient.WithInitialInterval(time.Millisecond),
+		tiktokclient.WithObserver(rec.observe))
+	srv.HangNext(1)
+	res, err := c.Send(context.Background(), offlineRequest(3))
+	if err != nil || res.Requests != 2 {
+		t.Fatalf("err %v, requests %d", err, res.Requests)
+	}
+	got := rec.all()
+	if len(got) != 2 || got[0].HTTPStatus != 0 || got[0].Err == nil || got[0].Class != tiktokclient.ClassRetry ||
+		got[0].Events != 3 || got[0].Took < 50*time.Millisecond {
+		t.Fatalf("first %+v", got[0])
+	}
+	if got[1].HTTPStatus != 200 || got[1].Code != 0 || got[1].Err != nil || got[1].Class != tiktokclient.ClassSuccess {
+		t.Fatalf("second %+v", got[1])
+	}
+	assertNoSecret(t, "observed error", fmt.Sprint(got[0].Err), tiktoktest.DefaultToken)
+}
+
+// Check's calls are observed too, by path, with no events.
+func TestObserverSeesCheckCalls(t *testing.T) {
+	srv := tiktoktest.NewServer()
+	defer srv.Close()
+	var rec recorder
+	c := newClient(t, srv, newFakeClock(), tiktokclient.WithObserver(rec.observe))
+	err := c.Check(context.Background(), tiktokclient.Target{AdvertiserID: tiktoktest.DefaultAdvertiserID,
+		EventSource: "web", EventSourceID: tiktoktest.DefaultPixelCode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, r := range rec.all() {
+		paths = append(paths, r.Path)
+		if r.Events != 0 || r.Code != 0 || r.HTTPStatus != 200 {
+			t.Fatalf("%+v", r)
+		}
+	}
+	if want := []string{tiktokclient.AdvertiserInfoPath, tiktokclient.PixelListPath}; !reflect.DeepEqual(paths, want) {
+		t.Fatalf("paths %v, want %v", paths, want)
+	}
+}
