@@ -525,8 +525,11 @@ func TestFailingCheckStartsPaused(t *testing.T) {
 		code, _ := get(t, h, "/readyz")
 		return code == http.StatusOK
 	})
-	waitFor(t, 10*time.Second, "the web rows accepted", func() bool { return e.sandbox.AcceptedCount() == 30 })
+	waitFor(t, 10*time.Second, "the web rows settled", func() bool { return s.Worker.Stats().Total.Received == 30 })
 	st := s.Worker.Stats().Total
+	if n := e.sandbox.AcceptedCount(); n != 30 {
+		t.Errorf("the sandbox accepted %d events, want 30", n)
+	}
 	if st.DeadLetteredTotal() != 0 || st.Sent != 30 || !st.Balanced() {
 		t.Errorf("stats %+v: want 30 sent, nothing dead-lettered, balanced", st)
 	}

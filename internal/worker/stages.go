@@ -215,26 +215,59 @@ func safeMessage(tf *events.Transformer, body []byte, res *events.Result) (err e
 	return err
 }
 
+// lookupDepth is how many groups' dedup calls run at once. One call waits for the
+// store's acks of up to a batch of writes (or a batch get): overlapping a few keeps
+// the store busy instead of idle between calls. Groups still reach the core in the
+// order they were transformed.
+const lookupDepth = 3
+
 // lookup asks the dedup store, once per group, which event ids were already sent.
 // With a dedup.Claimer it claims them instead, in the same single call: an id this
 // replica wins is sent here, one with a receipt is a duplicate, and one another
 // replica holds sends its message back unsent.
 func (p *pipeline) lookup() {
 	defer close(p.groupCh)
+	// futures carries each group's result slot in arrival order; the forwarder hands
+	// the groups on in that order, whatever order their calls finish in.
+	futures := make(chan chan *group, lookupDepth-1)
+	fwdDone := make(chan struct{})
+	go func() {
+		defer close(fwdDone)
+		for f := range futures {
+			g := <-f
+			select {
+			case p.groupCh <- g:
+			case <-p.quit:
+				for range futures { // unblock the lookup loop; results are dropped
+				}
+				return
+			}
+		}
+	}()
+	defer func() { close(futures); <-fwdDone }()
 	for g := range p.seenCh {
+		// Read in arrival order, before the call: the core relies on both growing
+		// from one group to the next.
 		g.epoch = p.marksDone.Load()
-		if len(g.ids) > 0 && !p.handBackAll.Load() {
+		g.relDone = p.relDone.Load()
+		f := make(chan *group, 1)
+		select {
+		case futures <- f:
+		case <-p.quit:
+			return
+		}
+		if len(g.ids) == 0 || p.handBackAll.Load() {
+			f <- g
+			continue
+		}
+		go func() {
 			if p.claimer != nil {
 				p.claim(g)
 			} else {
 				p.seen(g)
 			}
-		}
-		select {
-		case p.groupCh <- g:
-		case <-p.quit:
-			return
-		}
+			f <- g
+		}()
 	}
 }
 
@@ -256,9 +289,8 @@ func (p *pipeline) seen(g *group) {
 }
 
 func (p *pipeline) claim(g *group) {
-	// Read before the call: a release that completes later may have removed a claim
-	// this call wins (see pipeline.flushRelease).
-	g.relDone = p.relDone.Load()
+	// g.relDone was read before the call: a release that completes later may have
+	// removed a claim this call wins (see pipeline.flushRelease).
 	states, err := p.claimer.Claim(p.ioCtx, p.name, p.w.opts.Owner, g.ids, p.lease)
 	if err == nil && len(states) != len(g.ids) {
 		err = fmt.Errorf("dedup store answered %d of %d claims", len(states), len(g.ids))
