@@ -206,7 +206,8 @@ func (e *exchanger) Token() (*oauth2.Token, error) {
 		} `json:"data"`
 	}
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &ans) != nil {
-		return nil, &CredentialError{Code: resp.StatusCode, Message: fmt.Sprintf("token endpoint answered HTTP %d without TikTok's envelope; check tiktok.token_url", resp.StatusCode)}
+		return nil, &CredentialError{Code: resp.StatusCode, HTTPStatus: resp.StatusCode,
+			Message: fmt.Sprintf("HTTP %d %s at the token endpoint, without TikTok's envelope; check tiktok.token_url", resp.StatusCode, http.StatusText(resp.StatusCode))}
 	}
 	switch Classify(ans.Code) {
 	case ClassSuccess:

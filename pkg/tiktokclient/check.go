@@ -58,10 +58,14 @@ func (c *Client) Check(ctx context.Context, t Target) error {
 	ans, err := c.checkCall(ctx, http.MethodGet, AdvertiserInfoPath, q, nil, &st)
 	if err != nil {
 		var ce *CredentialError
-		if errors.As(err, &ce) && tokenCodes[ce.Code] {
+		switch {
+		case errors.As(err, &ce) && tokenCodes[ce.Code]:
 			return fmt.Errorf("the access token was refused: %w", err)
+		case errors.As(err, &ce):
+			return fmt.Errorf("advertiser_id %s is not reachable with this access token: %w", t.AdvertiserID, err)
 		}
-		return fmt.Errorf("advertiser_id %s is not reachable with this access token: %w", t.AdvertiserID, err)
+		// TikTok did not answer (ErrGaveUp) or ctx ended: nothing is known of the advertiser.
+		return fmt.Errorf("checking advertiser_id %s: %w", t.AdvertiserID, err)
 	}
 	var adv struct {
 		List []struct {
@@ -165,14 +169,14 @@ func (c *Client) hasEventSet(ctx context.Context, t Target, st *callState) (bool
 }
 
 func (c *Client) checkCall(ctx context.Context, method, path string, q url.Values, body []byte, st *callState) (answer, error) {
-	return c.callFor(ctx, method, path, q, body, st, c.checkElapsed)
+	return c.callFor(ctx, method, path, q, body, st, c.checkElapsed, "the connection check's limit")
 }
 
 // decodeOK turns a bad-events answer of a check call (TikTok refused a parameter)
 // into an error and decodes data into v.
 func (c *Client) decodeOK(ans answer, v any) error {
 	if Classify(ans.Code) != ClassSuccess {
-		return fmt.Errorf("tiktok code %d: %s (request_id %s)", ans.Code, ans.Message, ans.RequestID)
+		return fmt.Errorf("TikTok refused a parameter (code %d: %s, request_id %s)", ans.Code, ans.Message, ans.RequestID)
 	}
 	if v == nil || len(ans.Data) == 0 {
 		return nil

@@ -196,10 +196,11 @@ type Invalidator interface {
 // bad events; credential answers (after one refresh where possible) come back as
 // *CredentialError, and retryable failures that outlast max elapsed as ErrGaveUp.
 func (c *Client) call(ctx context.Context, method, path string, query url.Values, body []byte, st *callState) (answer, error) {
-	return c.callFor(ctx, method, path, query, body, st, c.maxElapsed)
+	return c.callFor(ctx, method, path, query, body, st, c.maxElapsed, "delivery.max_elapsed")
 }
 
-func (c *Client) callFor(ctx context.Context, method, path string, query url.Values, body []byte, st *callState, maxElapsed time.Duration) (answer, error) {
+// callFor is call with its own bound on retries; limitName names the setting.
+func (c *Client) callFor(ctx context.Context, method, path string, query url.Values, body []byte, st *callState, maxElapsed time.Duration, limitName string) (answer, error) {
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval:     c.initial,
 		RandomizationFactor: 0.5,
@@ -210,6 +211,9 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 		Clock:               c.clock,
 	}
 	bo.Reset()
+	start := c.clock.Now()
+	var first *failure
+	mixed := false
 	target := c.base + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
@@ -244,10 +248,18 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 			return answer{}, ce
 		}
 		// ClassRetry
+		f := asFailure(cause, c.timeout)
+		if first == nil {
+			first = f
+		} else if !f.same(first) {
+			mixed = true
+		}
 		d := bo.NextBackOff()
 		if d == backoff.Stop {
-			c.log.Warn().Int("attempts", attempt).Str("path", path).AnErr("last_error", cause).Msg("tiktok: giving up after max elapsed")
-			return answer{}, fmt.Errorf("%w (%s, %d attempts): last failure: %v", ErrGaveUp, maxElapsed, attempt, cause)
+			err := &gaveUpError{first: first, last: f, mixed: mixed, attempts: attempt,
+				elapsed: c.clock.Now().Sub(start), limit: maxElapsed, limitName: limitName}
+			c.log.Warn().Int("attempts", attempt).Str("path", path).AnErr("error", err).Msg("tiktok: giving up after max elapsed")
+			return answer{}, err
 		}
 		if IsRateLimit(ans.Code) {
 			if c.limiter != nil {
@@ -274,7 +286,7 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 func (c *Client) attempt(ctx context.Context, method, path, target string, body []byte, st *callState) (answer, Class, time.Duration, string, error) {
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
-			return answer{}, ClassRetry, 0, "", err
+			return answer{}, ClassRetry, 0, "", &failure{kind: failLocal, err: err}
 		}
 	}
 	tok, err := c.ts.Token()
@@ -284,7 +296,7 @@ func (c *Client) attempt(ctx context.Context, method, path, target string, body 
 			return answer{Code: ce.Code, Message: ce.Message, RequestID: ce.RequestID}, ClassCredential, 0, "", ce
 		}
 		// The token endpoint did not answer: as transient as the API itself.
-		return answer{}, ClassRetry, 0, "", fmt.Errorf("getting an access token: %w", err)
+		return answer{}, ClassRetry, 0, "", &failure{kind: failToken, err: fmt.Errorf("getting an access token: %w", err)}
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -324,7 +336,7 @@ func (c *Client) exchange(hreq *http.Request, obs *Response) (answer, Class, tim
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
 		obs.Err = redactURLError(err)
-		return answer{}, ClassRetry, 0, obs.Err
+		return answer{}, ClassRetry, 0, asFailure(obs.Err, c.timeout)
 	}
 	obs.HTTPStatus = resp.StatusCode
 	buf := respPool.Get().(*bytes.Buffer)
@@ -337,24 +349,29 @@ func (c *Client) exchange(hreq *http.Request, obs *Response) (answer, Class, tim
 	decErr := json.Unmarshal(buf.Bytes(), &ans)
 	if resp.StatusCode != http.StatusOK {
 		class := ClassifyHTTP(resp.StatusCode)
+		var detail string
+		if decErr == nil {
+			detail = ans.Message
+		}
 		msg := fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-		if decErr == nil && ans.Message != "" {
-			msg += ": " + ans.Message
+		if detail != "" {
+			msg += ": " + detail
 		}
-		if class == ClassCredential {
-			msg += "; check tiktok.api_base"
+		a := answer{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}
+		if class == ClassRetry {
+			return a, class, retryAfter, &failure{kind: failHTTP, status: resp.StatusCode, msg: detail, rid: ans.RequestID}
 		}
-		return answer{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}, class, retryAfter,
-			&CredentialError{Code: resp.StatusCode, Message: msg, RequestID: ans.RequestID}
+		msg += "; check tiktok.api_base"
+		return a, class, retryAfter, &CredentialError{Code: resp.StatusCode, HTTPStatus: resp.StatusCode, Message: msg, RequestID: ans.RequestID}
 	}
 	if rerr != nil {
 		obs.Err = fmt.Errorf("reading the answer: %w", rerr)
-		return answer{}, ClassRetry, retryAfter, obs.Err
+		return answer{}, ClassRetry, retryAfter, &failure{kind: failUnreadable, err: obs.Err}
 	}
 	if decErr != nil {
 		// A 200 that is not TikTok's envelope: a proxy or a cut-off body. Transient.
 		obs.Err = fmt.Errorf("answer is not TikTok's JSON envelope: %w", decErr)
-		return answer{}, ClassRetry, retryAfter, obs.Err
+		return answer{}, ClassRetry, retryAfter, &failure{kind: failUnreadable, err: obs.Err}
 	}
 	obs.Code = ans.Code
 	if ans.Data != nil {
@@ -363,7 +380,7 @@ func (c *Client) exchange(hreq *http.Request, obs *Response) (answer, Class, tim
 	class := Classify(ans.Code)
 	var cause error
 	if class == ClassRetry {
-		cause = fmt.Errorf("tiktok code %d: %s (request_id %s)", ans.Code, ans.Message, ans.RequestID)
+		cause = &failure{kind: failCode, code: ans.Code, msg: ans.Message, rid: ans.RequestID}
 	}
 	return ans, class, retryAfter, cause
 }

@@ -3,7 +3,6 @@ package tiktokclient
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -16,30 +15,6 @@ import (
 
 // DefaultAPIBase is TikTok's Business API host.
 const DefaultAPIBase = "https://business-api.tiktok.com"
-
-// ErrGaveUp is wrapped by Send's error when retryable failures lasted max elapsed.
-var ErrGaveUp = errors.New("tiktok: gave up after retrying for max elapsed")
-
-// CredentialError is a credential or configuration answer: no event is at fault.
-// Its text carries TikTok's code, message and request_id, never a token or secret.
-type CredentialError struct {
-	Code      int
-	Message   string
-	RequestID string
-}
-
-func (e *CredentialError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "tiktok refused the credentials or configuration (code %d", e.Code)
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.RequestID != "" {
-		fmt.Fprintf(&b, ", request_id %s", e.RequestID)
-	}
-	b.WriteString("); check the access token and the destination's advertiser_id and event_source_id")
-	return b.String()
-}
 
 // Clock is the time source of retries: Now for max elapsed, Sleep for the waits
 // between attempts. Tests inject one that advances instantly.
