@@ -41,14 +41,6 @@ not crash-loop on a credential or configuration problem.`,
 			for _, w := range cfg.Warnings() {
 				log.Warn().Msg(w)
 			}
-			for i, err := range s.CheckDestinations(ctx) {
-				d := cfg.Destinations[i]
-				if err != nil {
-					log.Warn().Str("destination", d.Name).Err(err).Msg("connection check failed; the destination pauses on its first request and is probed until TikTok accepts it")
-				} else {
-					log.Info().Str("destination", d.Name).Str("event_source", d.EventSource).Msg("connection check passed")
-				}
-			}
 			log.Info().Int("destinations", len(cfg.Destinations)).Str("version", version).Msg("worker running")
 			return s.Run(ctx)
 		},
