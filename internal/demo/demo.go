@@ -173,20 +173,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	total := func() worker.DestinationStats {
 		t := worker.DestinationStats{DeadLettered: map[string]int64{}}
 		for _, s := range replicas {
-			st := s.Worker.Stats().Total
-			t.Received += st.Received
-			t.Sent += st.Sent
-			t.SentEvents += st.SentEvents
-			t.Duplicates += st.Duplicates
-			for k, v := range st.DeadLettered {
-				t.DeadLettered[k] += v
-			}
-			t.Messages += st.Messages
-			t.HandedBack += st.HandedBack
-			t.Requests += st.Requests
-			t.Retries += st.Retries
-			t.Batches += st.Batches
-			t.FullBatches += st.FullBatches
+			t.Add(s.Worker.Stats().Total)
 		}
 		return t
 	}

@@ -51,7 +51,9 @@ func (s DestinationStats) Balanced() bool {
 	return s.Received == s.Sent+s.Duplicates+s.DeadLetteredTotal()
 }
 
-func (s *DestinationStats) add(d DestinationStats) {
+// Add adds d's counters to s (a Paused d makes s paused, with both reasons), to total
+// replicas or destinations. s.DeadLettered must not be nil.
+func (s *DestinationStats) Add(d DestinationStats) {
 	s.Received += d.Received
 	s.Sent += d.Sent
 	s.SentEvents += d.SentEvents

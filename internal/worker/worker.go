@@ -254,7 +254,7 @@ func (w *Worker) Stats() Stats {
 		d.Paused = p.pausedReason() != ""
 		d.PauseReason = p.pausedReason()
 		s.Destinations = append(s.Destinations, d)
-		s.Total.add(d)
+		s.Total.Add(d)
 	}
 	return s
 }
