@@ -1105,17 +1105,12 @@ func (p *pipeline) pause(kind handBack, err error, probe probeEvent) {
 }
 
 func (p *pipeline) pauseText(kind handBack, err error) string {
-	var ce *tiktokclient.CredentialError
-	if kind == hbCredential && errors.As(err, &ce) {
-		msg := ce.Message
-		if msg != "" {
-			msg = " " + msg
-		}
-		return fmt.Sprintf("destination %s paused: TikTok refused the credentials or configuration (code %d%s); "+
-			"fix the access token (or the destination's advertiser_id / event_source_id); rows stay queued", p.name, ce.Code, msg)
+	// The client's errors say what happened and which setting to check (the token,
+	// api_base, advertiser_id / event_source_id, or an outage with its attempts).
+	if kind == hbCredential {
+		return fmt.Sprintf("destination %s paused: %v; rows stay queued and the destination is probed until TikTok accepts it", p.name, err)
 	}
-	return fmt.Sprintf("destination %s paused: TikTok did not settle a request within max_elapsed (%v); "+
-		"rows stay queued and are retried when it answers again", p.name, err)
+	return fmt.Sprintf("destination %s paused: %v; rows stay queued and are retried when TikTok answers again", p.name, err)
 }
 
 // startProbe re-sends one event of the batch that paused the destination, or, with no
