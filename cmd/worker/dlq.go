@@ -121,7 +121,7 @@ func (a *app) dlqCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq",
 		Short: "Inspect and replay dead-lettered rows",
-		Long: `Inspect and replay the dead letters of SPEC §5: rows that could not be delivered,
+		Long: `Inspect and replay the dead letters: rows that could not be delivered,
 stored on <prefix>.dlq.<destination> with the reason in Dlq-* headers.
 
   worker dlq ls      list letters (a table, or --json with the bodies)

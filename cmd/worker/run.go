@@ -45,6 +45,6 @@ not crash-loop on a credential or configuration problem.`,
 			return s.Run(ctx)
 		},
 	}
-	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML configuration file (SPEC §6); every key has a default")
+	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML configuration file (docs/configuration.md); every key has a default")
 	return cmd
 }
