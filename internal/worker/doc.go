@@ -59,8 +59,11 @@
 // delay (never dead-lettered), and a probe re-sends one event of the failed batch with
 // exponential backoff (probe_min … probe_max). When TikTok answers, one log line says
 // the destination resumed and pulling starts again. The probe holds no message (it
-// claims its event's id first): if TikTok accepts it, its receipt is written first,
-// and the redelivered row is then a duplicate of it.
+// claims its event's id first, after this replica's release of that id from the
+// hand-back has completed, so the two never race): if TikTok accepts it, its receipt
+// is written first, and the redelivered row is then a duplicate of it. While another
+// replica holds the id, the probe tries the same event again later (up to three times
+// before it resumes without a probe) rather than resuming blind and pausing again.
 //
 // With a Deps.Checker, each destination runs the connection check (SPEC §4) before it
 // pulls anything. A failing check — a refused token or setting, or TikTok unreachable —

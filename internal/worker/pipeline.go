@@ -65,6 +65,7 @@ type pipeline struct {
 	relPending    []string // ids handed to the releaser, not taken yet
 	relPendingGen uint64
 	relNotify     chan struct{}
+	relWake       chan struct{} // closed (and replaced) each time relDone moves; under relMu
 
 	// owned by the core goroutine
 	live        liveList
@@ -97,6 +98,8 @@ type pipeline struct {
 	pauseKind  handBack
 	probing    bool
 	probe      probeEvent
+	probeHeld  int  // probes in a row that found the probe event held by another owner
+	probeKept  bool // a release of the probe event's id was held back while probing
 	bo         *backoff.ExponentialBackOff
 	nakDelay   time.Duration
 	probeTimer *time.Timer
@@ -124,6 +127,7 @@ type probeResult struct {
 	markErr error
 	id      string // the probe event's id
 	claimed bool   // its id was claimed for the probe: release it unless accepted
+	held    bool   // another owner holds the event's id: nothing was sent, probe it again
 	check   bool   // a connection check, not an event, was the probe
 	none    bool   // nothing to probe with: resume, the next batch is the probe
 	store   bool   // err is the dedup store's (the claim failed), not TikTok's
@@ -174,6 +178,7 @@ func newPipeline(w *Worker, d Destination) (*pipeline, error) {
 		idleAfter:   max(min(o.MaxWait/10, 25*time.Millisecond), time.Millisecond),
 		probeTimer:  stoppedTimer(),
 		relNotify:   make(chan struct{}, 1),
+		relWake:     make(chan struct{}),
 		relLast:     map[string]uint64{},
 	}
 	if c, ok := w.deps.Dedup.(dedup.Claimer); ok {
@@ -561,7 +566,13 @@ func (p *pipeline) flushRelease() {
 	}
 	ids := p.relIDs[:0]
 	for _, id := range p.relIDs {
-		if p.leaders[id] == nil {
+		switch {
+		case p.leaders[id] != nil:
+		case p.probing && p.probe.json != nil && id == p.probe.id:
+			// The probe claims (or holds) this id right now: a release would race its
+			// Claim and could delete the claim it just won. probed releases it.
+			p.probeKept = true
+		default:
 			ids = append(ids, id)
 		}
 	}
@@ -627,7 +638,11 @@ func (p *pipeline) releaser(ctx context.Context, stop <-chan struct{}) {
 			case err == nil:
 				failing = false
 			}
+			p.relMu.Lock()
 			p.relDone.Store(gen)
+			close(p.relWake)
+			p.relWake = make(chan struct{})
+			p.relMu.Unlock()
 		}
 		if final {
 			return
@@ -1093,6 +1108,7 @@ func (p *pipeline) pause(kind handBack, err error, probe probeEvent) {
 	}
 	p.paused = true
 	p.pauseKind = kind
+	p.probeHeld = 0
 	p.handBackAll.Store(true)
 	p.stopFetch()
 	p.bo.Reset()
@@ -1135,8 +1151,12 @@ func (p *pipeline) startProbe() {
 	}
 	p.probing = true
 	pr := p.probe
+	// A hand-back (or the last probe) may have issued a release of this id that has
+	// not completed: the probe's Claim must follow it, or the two race on the same
+	// key and the Claim finds it "held" (or the release deletes the claim just won).
+	after := p.relLast[pr.id]
 	go func() {
-		r := p.runProbe(pr)
+		r := p.runProbe(pr, after)
 		select {
 		case p.probeCh <- r:
 		case <-p.quit:
@@ -1145,12 +1165,16 @@ func (p *pipeline) startProbe() {
 }
 
 // runProbe is the probe's request, off the core goroutine.
-func (p *pipeline) runProbe(pr probeEvent) (r probeResult) {
+func (p *pipeline) runProbe(pr probeEvent, after uint64) (r probeResult) {
 	ctx, cancel := context.WithTimeout(p.sendCtx, p.sendTimeout)
 	defer cancel()
 	r.id = pr.id
 	send := pr.json != nil
 	if send && p.claimer != nil {
+		if err := p.waitReleased(ctx, after); err != nil {
+			r.err, r.store = fmt.Errorf("dedup release before the probe's claim: %w", err), true
+			return r
+		}
 		states, err := p.claimer.Claim(p.ioCtx, p.name, p.w.opts.Owner, []string{pr.id}, p.lease)
 		switch {
 		case err != nil:
@@ -1158,6 +1182,11 @@ func (p *pipeline) runProbe(pr probeEvent) (r probeResult) {
 			return r
 		case len(states) == 1 && states[0] == dedup.Won:
 			r.claimed = true
+		case len(states) == 1 && states[0] == dedup.Held && p.w.deps.Checker == nil:
+			// Another replica may be sending it; with no connection check to probe with
+			// instead, probe with it again later rather than resume blind.
+			r.held = true
+			return r
 		default:
 			// Sent or held elsewhere: another replica delivers it; probe without it.
 			send = false
@@ -1181,6 +1210,28 @@ func (p *pipeline) runProbe(pr probeEvent) (r probeResult) {
 	return r
 }
 
+// waitReleased waits until the releaser has completed release generation gen.
+func (p *pipeline) waitReleased(ctx context.Context, gen uint64) error {
+	for {
+		p.relMu.Lock()
+		done, wake := p.relDone.Load(), p.relWake
+		p.relMu.Unlock()
+		if done >= gen {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// maxHeldProbes is how many probes in a row may find the probe event held by
+// another owner before the destination resumes without a probe: that owner is
+// sending it, or crashed holding it until its lease lapses.
+const maxHeldProbes = 3
+
 func (p *pipeline) probed(r probeResult) {
 	p.probing = false
 	p.stats.requests.Add(int64(r.res.Requests))
@@ -1192,12 +1243,23 @@ func (p *pipeline) probed(r probeResult) {
 		if r.markErr != nil {
 			p.warn(r.markErr, "dedup store did not record the probe event; TikTok drops its repeat")
 		}
-	} else if r.claimed {
+	} else if r.claimed || p.probeKept {
 		p.relIDs = append(p.relIDs, r.id)
 	}
+	p.probeKept = false
 	if p.draining || !p.paused {
 		return
 	}
+	if r.held {
+		p.probeHeld++
+		if p.probeHeld < maxHeldProbes {
+			p.nakDelay = p.bo.NextBackOff()
+			p.probeTimer.Reset(p.nakDelay)
+			return
+		}
+		r.none = true
+	}
+	p.probeHeld = 0
 	if r.none || r.err == nil {
 		p.resume()
 		return
