@@ -292,12 +292,26 @@ func TestEnsureUpdatesWhatItOwns(t *testing.T) {
 		"stream KV_TIKTOK_DEDUP existed with other settings: updated ttl 1h0m0s → 36h0m0s",
 		"consumer worker-stores existed with other settings",
 		"max ack pending 10 → 2200",
+		// internal/dedup writes receipts in fast batches where the bucket allows them.
+		"stream KV_TIKTOK_DEDUP: fast batch publish enabled",
 	} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
 	}
 	assertTopology(t, ctx, js, topo)
+	if !streamConfig(t, ctx, js, "KV_"+n.DedupBucket).AllowBatchPublish {
+		t.Error("the dedup bucket does not allow fast batch publish")
+	}
+	// Once enabled, a second run has nothing to change or say.
+	again := newLogSink()
+	topo.Log = again.logger()
+	if err := broker.Ensure(ctx, js, topo); err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != "" {
+		t.Errorf("a repeated Ensure logged:\n%s", again)
+	}
 	if d := streamConfig(t, ctx, js, n.DLQStream).Description; d != "hand-made" {
 		t.Errorf("Ensure replaced a setting it does not own: description %q", d)
 	}

@@ -115,7 +115,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 				TTL:         t.DedupTTL,
 				Storage:     jetstream.FileStorage,
 				Replicas:    t.Replicas,
-			})
+			}, true)
 		}},
 		{"token bucket " + n.TokenBucket, func(ctx context.Context) error {
 			return ensureKV(ctx, js, t, jetstream.KeyValueConfig{
@@ -124,7 +124,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 				History:     1,
 				Storage:     jetstream.FileStorage,
 				Replicas:    t.Replicas,
-			})
+			}, false)
 		}},
 		{"DLQ stream " + n.DLQStream, func(ctx context.Context) error { return ensureDLQ(ctx, js, t) }},
 	}
@@ -229,13 +229,60 @@ func ensureDLQ(ctx context.Context, js jetstream.JetStream, t Topology) error {
 }
 
 // ensureKV creates a bucket, or brings the settings we own on an existing one (TTL,
-// replicas, history, direct gets) in line.
-func ensureKV(ctx context.Context, js jetstream.JetStream, t Topology, cfg jetstream.KeyValueConfig) error {
+// replicas, history, direct gets) in line. With batches, it also lets the bucket
+// take fast batch publishes (see enableBatchPublish).
+func ensureKV(ctx context.Context, js jetstream.JetStream, t Topology, cfg jetstream.KeyValueConfig, batches bool) error {
+	name := "KV_" + cfg.Bucket
 	_, err := js.CreateKeyValue(ctx, cfg)
-	if err == nil || !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return err
 	}
-	name := "KV_" + cfg.Bucket
+	if err != nil {
+		if err := updateKV(ctx, js, t, name, cfg); err != nil {
+			return err
+		}
+	}
+	if !batches {
+		return nil
+	}
+	return enableBatchPublish(ctx, js, t.Log, name)
+}
+
+// enableBatchPublish sets AllowBatchPublish (fast batch publish, nats-server ≥ 2.14)
+// on stream name, which jetstream.KeyValueConfig cannot carry: internal/dedup then
+// writes its receipts in batches of up to 1,000 messages with a commit ack and a
+// flow-control ack every few hundred, instead of one ack per receipt. Without it (an
+// older server, or one that refuses the setting) the store writes one message at a
+// time, as correct and slower: that is a warning, never a failure.
+func enableBatchPublish(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, name string) error {
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.AllowBatchPublish {
+		return nil
+	}
+	cfg.AllowBatchPublish = true
+	updated, err := js.UpdateStream(ctx, cfg)
+	switch {
+	case err != nil && transient(err):
+		return err
+	case err != nil:
+		log.Warn().Str("stream", name).Err(err).
+			Msgf("stream %s: the server refused fast batch publish; dedup receipts are written one message at a time (slower, as correct)", name)
+	case !updated.CachedInfo().Config.AllowBatchPublish:
+		log.Warn().Str("stream", name).
+			Msgf("stream %s: the server does not support fast batch publish (nats-server ≥ 2.14 does); dedup receipts are written one message at a time (slower, as correct)", name)
+	default:
+		log.Info().Str("stream", name).
+			Msgf("stream %s: fast batch publish enabled (dedup receipts are written in batches)", name)
+	}
+	return nil
+}
+
+// updateKV brings the settings we own on an existing bucket in line.
+func updateKV(ctx context.Context, js jetstream.JetStream, t Topology, name string, cfg jetstream.KeyValueConfig) error {
 	return updateStream(ctx, js, t.Log, name, func(have *jetstream.StreamConfig) []string {
 		var changed []string
 		changed = setReplicas(have, t.Replicas, changed)

@@ -85,3 +85,19 @@ func BenchmarkKVGetSync1000(b *testing.B) {
 	}
 	reportKeys(b)
 }
+
+// BenchmarkClaim1000 is one Claim of 1,000 fresh ids, the worker's per-group call
+// before it sends (round 1 only: no id has a marker yet).
+func BenchmarkClaim1000(b *testing.B) {
+	_, js := setup(b, time.Hour)
+	ctx := context.Background()
+	st := dedup.NewKV(js, bucket)
+	round := 0
+	for b.Loop() {
+		round++
+		if _, err := st.Claim(ctx, "stores", "bench", benchIDs(round), time.Minute); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportKeys(b)
+}

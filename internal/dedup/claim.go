@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
@@ -72,67 +70,6 @@ func markerKind(data []byte) (claim claimValue, isClaim bool) {
 	return claim, true
 }
 
-// isCASConflict reports whether a publish failed its expected-last-sequence check:
-// someone else wrote the key first.
-func isCASConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
-	}
-	return false
-}
-
-// casWrite is one conditional write: data to subject if its last sequence is seq.
-type casWrite struct {
-	subject string
-	seq     uint64
-	data    []byte
-	del     bool // a KV delete marker instead of a value
-}
-
-// publishCAS sends every write without waiting, then waits for all the acks. It
-// returns, per write, whether it landed; a CAS conflict is "false", any other
-// failure an error.
-func (s *kvStore) publishCAS(ctx context.Context, writes []casWrite) ([]bool, error) {
-	ok := make([]bool, len(writes))
-	var errs []error
-	for start := 0; start < len(writes); start += markWindow {
-		chunk := writes[start:min(start+markWindow, len(writes))]
-		futures := make([]jetstream.PubAckFuture, len(chunk))
-		for i, w := range chunk {
-			m := nats.NewMsg(w.subject)
-			m.Data = w.data
-			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(w.seq, 10))
-			if w.del {
-				m.Header.Set("KV-Operation", "DEL")
-			}
-			f, err := s.js.PublishMsgAsync(m)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			futures[i] = f
-		}
-		for i, f := range futures {
-			if f == nil {
-				continue
-			}
-			select {
-			case <-f.Ok():
-				ok[start+i] = true
-			case err := <-f.Err():
-				if !isCASConflict(err) {
-					errs = append(errs, err)
-				}
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-	}
-	return ok, errors.Join(errs...)
-}
-
 // lastMsgs reads the last message of each subject in batches of up to 1,000.
 func (s *kvStore) lastMsgs(ctx context.Context, subjects []string, each func(*jetstream.RawStreamMsg)) error {
 	for start := 0; start < len(subjects); start += batchSize {
@@ -187,7 +124,7 @@ func (s *kvStore) Claim(ctx context.Context, dest, owner string, ids []string, l
 		k, _ := Key(dest, id)
 		subj := s.subjPrefix + k
 		if _, ok := idx[subj]; !ok {
-			writes = append(writes, casWrite{subject: subj, data: value})
+			writes = append(writes, casWrite{subject: subj, cond: true, data: value})
 		}
 		idx[subj] = append(idx[subj], i)
 	}
@@ -198,7 +135,7 @@ func (s *kvStore) Claim(ctx context.Context, dest, owner string, ids []string, l
 	}
 
 	// Round 1: create the key where it has no marker at all (the common case).
-	landed, err := s.publishCAS(ctx, writes)
+	landed, err := s.publishEach(ctx, writes)
 	if err != nil {
 		return nil, fmt.Errorf("dedup claims for %s: %w", dest, err)
 	}
@@ -218,7 +155,7 @@ func (s *kvStore) Claim(ctx context.Context, dest, owner string, ids []string, l
 	var retake []casWrite
 	err = s.lastMsgs(ctx, conflicted, func(m *jetstream.RawStreamMsg) {
 		if !s.live(m.Header.Get("KV-Operation"), m.Header.Get("Nats-Marker-Reason"), m.Time, ttl) {
-			retake = append(retake, casWrite{subject: m.Subject, seq: m.Sequence, data: value})
+			retake = append(retake, casWrite{subject: m.Subject, seq: m.Sequence, cond: true, data: value})
 			return
 		}
 		c, isClaim := markerKind(m.Data)
@@ -227,17 +164,17 @@ func (s *kvStore) Claim(ctx context.Context, dest, owner string, ids []string, l
 			set(m.Subject, Sent)
 		case c.ClaimedBy == owner:
 			// Ours already (a redelivery to the same owner): renew the lease.
-			retake = append(retake, casWrite{subject: m.Subject, seq: m.Sequence, data: value})
+			retake = append(retake, casWrite{subject: m.Subject, seq: m.Sequence, cond: true, data: value})
 		case now.Before(c.LeaseUntil):
 			set(m.Subject, Held)
 		default:
-			retake = append(retake, casWrite{subject: m.Subject, seq: m.Sequence, data: value})
+			retake = append(retake, casWrite{subject: m.Subject, seq: m.Sequence, cond: true, data: value})
 		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dedup claims for %s: %w", dest, err)
 	}
-	landed, err = s.publishCAS(ctx, retake)
+	landed, err = s.publishEach(ctx, retake)
 	if err != nil {
 		return nil, fmt.Errorf("dedup claims for %s: %w", dest, err)
 	}
@@ -277,13 +214,13 @@ func (s *kvStore) Release(ctx context.Context, dest, owner string, ids []string)
 			return
 		}
 		if c, isClaim := markerKind(m.Data); isClaim && c.ClaimedBy == owner {
-			dels = append(dels, casWrite{subject: m.Subject, seq: m.Sequence, del: true})
+			dels = append(dels, casWrite{subject: m.Subject, seq: m.Sequence, cond: true, del: true})
 		}
 	})
 	if err == nil {
 		// A conflict means the key changed since the read (a receipt, or another
 		// owner's claim): nothing of ours is left to release.
-		_, err = s.publishCAS(ctx, dels)
+		_, err = s.publishEach(ctx, dels)
 	}
 	if err != nil {
 		return fmt.Errorf("releasing dedup claims for %s: %w", dest, err)

@@ -149,3 +149,45 @@ func TestClaimTakesOverAnExpiredReceipt(t *testing.T) {
 	}
 	states(t, got, dedup.Won)
 }
+
+// One id of a 1,000-id call already held by another owner: the 999 others are won,
+// the conflict is held, and each id has exactly the marker its winner wrote.
+func TestClaimWithOneConflictInAThousand(t *testing.T) {
+	_, js := setup(t, time.Hour)
+	ctx := ctxT(t, 30*time.Second)
+	a := dedup.NewKV(js, bucket)
+	b := dedup.NewKV(js, bucket)
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprint("many-", i)
+	}
+	const taken = 437
+	if got, err := b.Claim(ctx, "stores", "replica-b", ids[taken:taken+1], time.Minute); err != nil || got[0] != dedup.Won {
+		t.Fatalf("b's claim = %v, %v", got, err)
+	}
+	if err := b.Mark(ctx, "stores", receipts("many-999")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Claim(ctx, "stores", "replica-a", ids, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range got {
+		want := dedup.Won
+		switch i {
+		case taken:
+			want = dedup.Held
+		case 999:
+			want = dedup.Sent
+		}
+		if st != want {
+			t.Fatalf("id %d: %v, want %v", i, st, want)
+		}
+	}
+	// b finds a's claims held, and its own id still its own.
+	got, err = b.Claim(ctx, "stores", "replica-b", ids[taken-1:taken+2], time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states(t, got, dedup.Held, dedup.Won, dedup.Held)
+}

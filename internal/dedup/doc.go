@@ -13,9 +13,13 @@
 // machine), far below what the pipeline must sustain, so the store never does one per
 // event: Seen asks for up to 1,000 keys in one multi-subject direct get
 // (jetstreamext.GetLastMsgsFor, nats-server ≥ 2.11, falling back to concurrent single
-// gets on older servers), and Mark publishes every marker asynchronously and waits for
-// all the acks at once. A delete or purge marker, or a marker older than the bucket's
-// TTL that the server has not removed yet, reads as not seen.
+// gets on older servers), and Mark writes the markers in fast batches of up to 1,000
+// (nats-server ≥ 2.14, on a bucket with AllowBatchPublish, which broker.Ensure sets:
+// one commit ack and a flow-control ack every few hundred markers), or else publishes
+// every marker asynchronously and waits for all the acks at once. Claims are
+// compare-and-set writes, pipelined, one ack each (see publishEach for why not
+// batches). A delete or purge marker, or a marker older than the bucket's TTL that
+// the server has not removed yet, reads as not seen.
 //
 // # The TTL trade-off
 //

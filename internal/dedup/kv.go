@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -64,10 +65,15 @@ type kvStore struct {
 	now        func() time.Time
 	conc       int
 
+	// fast: the bucket's stream allows fast batch publish (read on first use;
+	// cleared when the server refuses a batch's first message).
+	fast atomic.Bool
+
 	mu       sync.Mutex
 	kv       jetstream.KeyValue
 	ttl      time.Duration
 	ttlKnown bool
+	cfgKnown bool
 }
 
 // NewKV returns a Store in the JetStream key-value bucket (created by broker.Ensure).
@@ -102,7 +108,8 @@ func Key(dest, id string) (string, error) {
 	return dest + "." + base64.RawURLEncoding.EncodeToString([]byte(id)), nil
 }
 
-// handle returns the bucket and the markers' lifetime, looking both up once.
+// handle returns the bucket and the markers' lifetime, looking both up once, and
+// learns whether the bucket takes fast batches.
 func (s *kvStore) handle(ctx context.Context) (jetstream.KeyValue, time.Duration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -113,12 +120,19 @@ func (s *kvStore) handle(ctx context.Context) (jetstream.KeyValue, time.Duration
 		}
 		s.kv = kv
 	}
-	if !s.ttlKnown {
+	if !s.cfgKnown {
 		st, err := s.kv.Status(ctx)
 		if err != nil {
 			return nil, 0, fmt.Errorf("dedup bucket %s status: %w", s.bucket, err)
 		}
-		s.ttl, s.ttlKnown = st.TTL(), true
+		if !s.ttlKnown {
+			s.ttl, s.ttlKnown = st.TTL(), true
+		}
+		// A server without fast batches does not report the setting: false.
+		if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo() != nil {
+			s.fast.Store(bs.StreamInfo().Config.AllowBatchPublish)
+		}
+		s.cfgKnown = true
 	}
 	return s.kv, s.ttl, nil
 }
@@ -282,8 +296,10 @@ func (s *kvStore) seenSingly(ctx context.Context, kv jetstream.KeyValue, subject
 	return errors.Join(errs...)
 }
 
-// Mark publishes every marker without waiting, then waits for all the acks: one
-// round trip for the whole batch (per 2,000 markers), not one per key.
+// Mark writes the markers in fast batches of up to 1,000 (one commit ack and a
+// flow-control ack every few hundred) where the bucket allows them, otherwise
+// publishes every marker without waiting and then waits for all the acks; never one
+// round trip per key.
 func (s *kvStore) Mark(ctx context.Context, dest string, receipts []Receipt) error {
 	if len(receipts) == 0 {
 		return nil
@@ -293,37 +309,20 @@ func (s *kvStore) Mark(ctx context.Context, dest string, receipts []Receipt) err
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	var errs []error
-	futures := make([]jetstream.PubAckFuture, 0, min(len(receipts), markWindow))
-	for start := 0; start < len(receipts); start += markWindow {
-		futures = futures[:0]
-		for i, r := range receipts[start:min(start+markWindow, len(receipts))] {
-			k, _ := Key(dest, r.EventID)
-			v, err := json.Marshal(r)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("marker %d: %w", start+i, err))
-				continue
-			}
-			f, err := s.js.PublishAsync(s.subjPrefix+k, v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("marker %d: %w", start+i, err))
-				continue
-			}
-			futures = append(futures, f)
-		}
-		for _, f := range futures {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				errs = append(errs, err)
-			case <-ctx.Done():
-				errs = append(errs, ctx.Err())
-				return fmt.Errorf("dedup markers for %s: %d of %d not acknowledged: %w", dest, len(receipts)-start, len(receipts), errors.Join(errs...))
-			}
-		}
+	if _, _, err := s.handle(ctx); err != nil {
+		return err
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("dedup markers for %s: %d of %d failed: %w", dest, len(errs), len(receipts), errors.Join(errs...))
+	writes := make([]casWrite, len(receipts))
+	for i, r := range receipts {
+		k, _ := Key(dest, r.EventID)
+		v, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("dedup marker %d for %s: %w", i, dest, err)
+		}
+		writes[i] = casWrite{subject: s.subjPrefix + k, data: v}
+	}
+	if err := s.publishMarkers(ctx, writes); err != nil {
+		return fmt.Errorf("dedup markers for %s: %d receipts not all acknowledged: %w", dest, len(receipts), err)
 	}
 	return nil
 }

@@ -379,3 +379,143 @@ func TestSeenFallsBackWithoutBatchGets(t *testing.T) {
 		t.Fatalf("Seen without direct gets = %v, %v", got, err)
 	}
 }
+
+// markLarge marks 2,500 receipts (three fast batches where the bucket allows them)
+// and checks that every one reads back, with its own request id.
+func markLarge(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx := ctxT(t, 30*time.Second)
+	st := dedup.NewKV(js, bucket)
+	ids := make([]string, 2500)
+	for i := range ids {
+		ids[i] = fmt.Sprint("big-", i)
+	}
+	if err := st.Mark(ctx, "stores", receipts(ids...)); err != nil {
+		t.Fatal(err)
+	}
+	seen, err := st.Seen(ctx, "stores", append(ids, "never-marked"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range seen[:len(ids)] {
+		if !ok {
+			t.Fatalf("receipt %d of %d not seen after Mark", i, len(ids))
+		}
+	}
+	if seen[len(ids)] {
+		t.Fatal("an id never marked reads as seen")
+	}
+	for _, i := range []int{0, 999, 1000, 2499} {
+		r, ok, err := st.Lookup(ctx, "stores", ids[i])
+		if err != nil || !ok || r.RequestID != fmt.Sprint("req-", i) {
+			t.Fatalf("Lookup(%s) = %+v, %v, %v", ids[i], r, ok, err)
+		}
+	}
+}
+
+// batchedMarkers counts the markers on the bucket's subjects that came in a fast
+// batch, as a spy subscriber sees them.
+func batchedMarkers(t *testing.T, s *server.Server, mark func()) (batched, all int) {
+	t.Helper()
+	spy, _ := natstest.Connect(t, s)
+	var b, n atomic.Int64
+	sub, err := spy.Subscribe("$KV."+bucket+".>", func(m *nats.Msg) {
+		n.Add(1)
+		if strings.HasSuffix(m.Reply, ".$FI") {
+			b.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mark()
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sub.Unsubscribe()
+	return int(b.Load()), int(n.Load())
+}
+
+func TestMarkManyInBatches(t *testing.T) {
+	s, js := setup(t, time.Hour)
+	batched, all := batchedMarkers(t, s, func() { markLarge(t, js) })
+	if all < 2500 || batched != 2500 {
+		t.Errorf("%d of %d markers went in fast batches, want all 2,500", batched, all)
+	}
+}
+
+// A bucket without fast batch publish (created before the setting, or on an older
+// server) gets every marker one message at a time, with the same result.
+func TestMarkWithoutBatchPublish(t *testing.T) {
+	s, js := setup(t, time.Hour)
+	ctx := ctxT(t, 10*time.Second)
+	str, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := str.CachedInfo().Config
+	if !cfg.AllowBatchPublish {
+		t.Fatal("broker.Ensure did not enable fast batch publish on the dedup bucket")
+	}
+	cfg.AllowBatchPublish = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	batched, all := batchedMarkers(t, s, func() { markLarge(t, js) })
+	if all < 2500 || batched != 0 {
+		t.Errorf("%d of %d markers went in fast batches on a bucket without them", batched, all)
+	}
+}
+
+// A store that learnt the bucket takes fast batches, whose bucket then stops
+// taking them, still writes every marker (the failed batch is written again one
+// message at a time) and stops trying batches.
+func TestMarkAfterBatchPublishIsTurnedOff(t *testing.T) {
+	_, js := setup(t, time.Hour)
+	ctx := ctxT(t, 30*time.Second)
+	st := dedup.NewKV(js, bucket)
+	first := make([]string, 100)
+	for i := range first {
+		first[i] = fmt.Sprint("first-", i)
+	}
+	if err := st.Mark(ctx, "stores", receipts(first...)); err != nil {
+		t.Fatal(err)
+	}
+	str, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := str.CachedInfo().Config
+	cfg.AllowBatchPublish = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		ids := make([]string, 100)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("after-%d-%d", round, i)
+		}
+		start := time.Now()
+		if err := st.Mark(ctx, "stores", receipts(ids...)); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		seen, err := st.Seen(ctx, "stores", ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ok := range seen {
+			if !ok {
+				t.Fatalf("round %d: receipt %d not seen", round, i)
+			}
+		}
+		// The first refused batch costs the client's ack timeout; later calls must
+		// not try again.
+		if round == 1 && took > 2*time.Second {
+			t.Errorf("Mark after a refused batch took %v: the store kept trying batches", took)
+		}
+	}
+}
