@@ -14,7 +14,7 @@ import (
 // Every error says what actually happened: an HTTP status, a code, no answer at
 // all — and a transient failure never reads like refused credentials.
 func TestErrorWording(t *testing.T) {
-	const tries = `\(\d+ over [0-9.]+m?s, delivery\.max_elapsed 1m0s\); giving up for now`
+	const tries = `\(\d+ over (?:[0-9]+h)?(?:[0-9]+m)?[0-9.]+m?s, delivery\.max_elapsed 1m0s\); giving up for now`
 	cases := []struct {
 		name     string
 		setup    func(srv *tiktoktest.Server) (base string)
@@ -41,7 +41,7 @@ func TestErrorWording(t *testing.T) {
 		{"rate limit 40100 exhausted", func(s *tiktoktest.Server) string { s.FailNext(1000, 40100); return s.URL }, nil, true,
 			`^TikTok answered code 40100 \(a rate limit\) on every attempt ` + tries + `: Requests made too frequently\. Please try again later\. \(request_id \d+\)$`, 0},
 		{"mixed failures exhausted", func(s *tiktoktest.Server) string { s.FailNext(1, 503); s.FailNext(1000, 50002); return s.URL }, nil, true,
-			`^TikTok failed every attempt \(\d+ over [0-9.]+m?s, delivery\.max_elapsed 1m0s\); giving up for now; the last: TikTok answered code 50002: Service is temporarily unavailable, please retry later\. \(request_id \d+\)$`, 0},
+			`^TikTok failed every attempt \(\d+ over (?:[0-9]+h)?(?:[0-9]+m)?[0-9.]+m?s, delivery\.max_elapsed 1m0s\); giving up for now; the last: TikTok answered code 50002: Service is temporarily unavailable, please retry later\. \(request_id \d+\)$`, 0},
 		{"credential code 40105", func(s *tiktoktest.Server) string { s.RevokeToken(tiktoktest.DefaultToken); return s.URL }, nil, false,
 			`^TikTok refused the access token \(code 40105: Access token is incorrect or has been revoked\., request_id \d+\); check the access token \(tiktok\.access_token_env\), or the refresh flow's app_id, app secret and refresh token$`, 40105},
 		{"configuration code 40001", func(s *tiktoktest.Server) string { s.FailNext(1, 40001); return s.URL }, nil, false,
