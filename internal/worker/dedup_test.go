@@ -112,7 +112,9 @@ func TestReplicasShareOneConsumer(t *testing.T) {
 
 // TestInHandIsBounded: a replica holds about pull_buffer + (in_flight + 1) ×
 // batch_size messages at most, the share of max_ack_pending it is sized for. The
-// server's count runs a little over while acks are on their way, hence the 10 %.
+// server's count runs over while acks are on their way (10 %), and nats.go's pull
+// iterator asks for its next pull_buffer when half of the last one is consumed, so up
+// to one more pull buffer can be on its way to the replica.
 func TestInHandIsBounded(t *testing.T) {
 	e := newEnv(t, []tiktoktest.Option{tiktoktest.WithLatency(200 * time.Millisecond)})
 	e.publishMany(offline, "b", 3000)
@@ -132,8 +134,8 @@ func TestInHandIsBounded(t *testing.T) {
 		}
 		return w.Stats().Total.Received == 3000
 	})
-	if most > limit+limit/10 {
-		t.Errorf("the replica held %d unacked messages, more than %d", most, limit)
+	if most > limit+o.PullBuffer+limit/10 {
+		t.Errorf("the replica held %d unacked messages, more than %d + a pull buffer in transit", most, limit)
 	}
 	if most < limit/2 {
 		t.Errorf("the replica held at most %d messages: the bound %d is not used", most, limit)
