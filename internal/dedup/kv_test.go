@@ -324,8 +324,10 @@ func TestSeenIsOneRequestPerThousandIDs(t *testing.T) {
 	s, js := setup(t, time.Hour)
 	ctx := ctxT(t, 20*time.Second)
 	spy, _ := natstest.Connect(t, s)
-	var requests atomic.Int64
-	sub, err := spy.Subscribe("$JS.API.DIRECT.GET.>", func(*nats.Msg) { requests.Add(1) })
+	// A synchronous subscription: its reader queues each message before it handles
+	// the PONG of a later Flush, so Pending is exact after one (an async callback
+	// could still be on its way).
+	sub, err := spy.SubscribeSync("$JS.API.DIRECT.GET.>")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,8 +353,11 @@ func TestSeenIsOneRequestPerThousandIDs(t *testing.T) {
 	if err := spy.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	sub.Unsubscribe()
-	if n := requests.Load(); n != 3 {
+	n, _, err := sub.Pending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
 		t.Errorf("Seen of 2,500 ids made %d direct-get requests, want 3", n)
 	}
 }
