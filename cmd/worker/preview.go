@@ -44,7 +44,9 @@ line (at most 1,000 events each). Every rejected row is one JSON line on stderr,
 
 The format is detected from the first character ('[' a JSON array, '{' JSON Lines,
 anything else CSV) unless --format says. Rows that share an event_id anywhere in the
-input are line items of one event, as within one queue message.
+input are line items of one event, as within one queue message; so preview holds the
+whole input in memory (about 2 KB a row): for a very large export, preview a sample
+(head -n 100000 rows.jsonl | worker preview …).
 
 Exit status: 0 when the input was read (whatever the rows held), 2 for a bad flag,
 1 for an I/O error.`,
