@@ -70,7 +70,8 @@ func markerKind(data []byte) (claim claimValue, isClaim bool) {
 	return claim, true
 }
 
-// lastMsgs reads the last message of each subject in batches of up to 1,000.
+// lastMsgs reads the last message of each subject in batches of up to 1,000 (a
+// multi-subject direct get each). A subject with no message yields nothing.
 func (s *kvStore) lastMsgs(ctx context.Context, subjects []string, each func(*jetstream.RawStreamMsg)) error {
 	for start := 0; start < len(subjects); start += batchSize {
 		chunk := subjects[start:min(start+batchSize, len(subjects))]
@@ -87,6 +88,8 @@ func (s *kvStore) lastMsgs(ctx context.Context, subjects []string, each func(*je
 			}
 			each(m)
 		}
+		// The iterator also ends, silently, when the context ends before the
+		// end-of-batch message: an incomplete answer must not read as "no marker".
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("batch get of %d keys did not complete: %w", len(chunk), err)
 		}

@@ -237,27 +237,11 @@ func (s *kvStore) Seen(ctx context.Context, dest string, ids []string) ([]bool, 
 }
 
 func (s *kvStore) seenBatch(ctx context.Context, subjects []string, ttl time.Duration, found func(string)) error {
-	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, s.stream, subjects)
-	if err != nil {
-		return err
-	}
-	for m, err := range msgs {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			return nil // none of these keys has a marker
-		}
-		if err != nil {
-			return err
-		}
+	return s.lastMsgs(ctx, subjects, func(m *jetstream.RawStreamMsg) {
 		if s.live(m.Header.Get("KV-Operation"), m.Header.Get("Nats-Marker-Reason"), m.Time, ttl) && isReceipt(m.Data) {
 			found(m.Subject)
 		}
-	}
-	// The iterator also ends, silently, when the context ends before the
-	// end-of-batch message: an incomplete answer must not read as "not seen".
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("batch get of %d keys did not complete: %w", len(subjects), err)
-	}
-	return nil
+	})
 }
 
 // seenSingly is the fallback for servers without batch gets: single gets, several at
