@@ -129,7 +129,7 @@ func (s *sender) settle(ctx context.Context, lo, hi int, knownBad *answer) (bool
 			TestEventCode: s.req.TestEventCode, Events: s.req.Events[lo:hi]}
 		bp := bodyPool.Get().(*[]byte)
 		body := sub.AppendBody((*bp)[:0])
-		s.st.events = hi - lo
+		s.st.events, s.st.sourceID = hi-lo, s.req.EventSourceID
 		var err error
 		ans, err = s.c.call(ctx, http.MethodPost, TrackPath, nil, body, &s.st)
 		*bp = body
@@ -181,7 +181,8 @@ type callState struct {
 	requests  int
 	retries   int
 	refreshed bool
-	events    int // events in the request being made (Response.Events)
+	events    int    // events in the request being made (Response.Events)
+	sourceID  string // event_source_id of the request being made (Response.EventSourceID)
 }
 
 // Invalidator is implemented by token sources that can fetch a new access token
@@ -315,7 +316,7 @@ func (c *Client) attempt(ctx context.Context, method, path, target string, body 
 		hreq.Header.Set("Content-Type", "application/json")
 	}
 	st.requests++
-	obs := Response{Path: path, Events: st.events}
+	obs := Response{Path: path, EventSourceID: st.sourceID, Events: st.events}
 	start := c.clock.Now()
 	ans, class, retryAfter, cause := c.exchange(hreq, &obs)
 	if len(c.observers) > 0 {

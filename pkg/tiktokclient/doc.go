@@ -47,8 +47,9 @@
 // exists (pixel/list for web, offline/get for offline), and optionally turns
 // auto_tracking on (offline/update). Each failure names the setting at fault.
 //
-// WithObserver hears every HTTP exchange (a Response: path, HTTP status, TikTok's
-// code, class, events in the request, time taken, network error), retries and
+// WithObserver hears every HTTP exchange (a Response: path, the request's event
+// source id, HTTP status, TikTok's code, class, events in the request, time taken,
+// network error), retries and
 // bisection included, so a metric of TikTok's answers counts what TikTok actually
 // answered rather than one outcome per Send. It carries no token and no body.
 //

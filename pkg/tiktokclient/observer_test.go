@@ -78,7 +78,7 @@ func TestObserverCountsEveryAnswer(t *testing.T) {
 	var events []int
 	for _, r := range got {
 		events = append(events, r.Events)
-		if r.Path != tiktokclient.TrackPath || r.Err != nil || r.Took < 0 {
+		if r.Path != tiktokclient.TrackPath || r.EventSourceID != tiktoktest.DefaultEventSetID || r.Err != nil || r.Took < 0 {
 			t.Fatalf("response %+v", r)
 		}
 		wantClass := tiktokclient.Classify(r.Code)
@@ -109,7 +109,7 @@ func TestObserverSeesNetworkErrors(t *testing.T) {
 	}
 	got := rec.all()
 	if len(got) != 2 || got[0].HTTPStatus != 0 || got[0].Err == nil || got[0].Class != tiktokclient.ClassRetry ||
-		got[0].Events != 3 || got[0].Took < 50*time.Millisecond {
+		got[0].Events != 3 || got[0].EventSourceID != tiktoktest.DefaultEventSetID || got[0].Took < 50*time.Millisecond {
 		t.Fatalf("first %+v", got[0])
 	}
 	if got[1].HTTPStatus != 200 || got[1].Code != 0 || got[1].Err != nil || got[1].Class != tiktokclient.ClassSuccess {
@@ -118,7 +118,7 @@ func TestObserverSeesNetworkErrors(t *testing.T) {
 	assertNoSecret(t, "observed error", fmt.Sprint(got[0].Err), tiktoktest.DefaultToken)
 }
 
-// Check's calls are observed too, by path, with no events.
+// Check's calls are observed too, by path, with no events and no event source id.
 func TestObserverSeesCheckCalls(t *testing.T) {
 	srv := tiktoktest.NewServer()
 	defer srv.Close()
@@ -132,7 +132,7 @@ func TestObserverSeesCheckCalls(t *testing.T) {
 	var paths []string
 	for _, r := range rec.all() {
 		paths = append(paths, r.Path)
-		if r.Events != 0 || r.Code != 0 || r.HTTPStatus != 200 {
+		if r.Events != 0 || r.EventSourceID != "" || r.Code != 0 || r.HTTPStatus != 200 {
 			t.Fatalf("%+v", r)
 		}
 	}

@@ -110,13 +110,17 @@ func WithClock(clk Clock) Option { return func(c *Client) { c.clock = clk } }
 // body. Token exchanges of NewRefreshTokenSource are not API calls of the client
 // and are not observed.
 type Response struct {
-	Path       string        // API path, e.g. TrackPath (without the query: it carries ids)
-	HTTPStatus int           // 0 when no answer came: see Err
-	Code       int           // TikTok's code in an HTTP 200 envelope; 0 when there is none (also success: see HTTPStatus and Err)
-	Class      Class         // what the answer meant: ClassRetry for answers that are retried, HTTP 5xx/429 and every Err
-	Events     int           // events in the request; 0 for Check's calls
-	Took       time.Duration // from sending the request to reading the whole answer, by the client's Clock
-	Err        error         // a network error or timeout (HTTPStatus 0), a cut-off answer, or an HTTP 200 that is not TikTok's envelope; nil otherwise
+	Path string // API path, e.g. TrackPath (without the query: it carries ids)
+	// EventSourceID is the Request's event_source_id for Send's calls (TrackPath), so
+	// an observer of a client shared by several destinations can tell them apart; ""
+	// for Check's calls.
+	EventSourceID string
+	HTTPStatus    int           // 0 when no answer came: see Err
+	Code          int           // TikTok's code in an HTTP 200 envelope; 0 when there is none (also success: see HTTPStatus and Err)
+	Class         Class         // what the answer meant: ClassRetry for answers that are retried, HTTP 5xx/429 and every Err
+	Events        int           // events in the request; 0 for Check's calls
+	Took          time.Duration // from sending the request to reading the whole answer, by the client's Clock
+	Err           error         // a network error or timeout (HTTPStatus 0), a cut-off answer, or an HTTP 200 that is not TikTok's envelope; nil otherwise
 }
 
 // WithObserver calls fn once per HTTP exchange (see Response), after it and before
