@@ -63,7 +63,8 @@ func New() *Metrics {
 	m.requests = counter("requests_total", "HTTP requests to the TikTok Events API, retries and bisection included.", dest)
 	m.retries = counter("retries_total", "Retried requests to the TikTok Events API.", dest)
 	m.responses = counter("tiktok_responses_total",
-		"TikTok answers that settled events or paused the destination, by code (bounded set; 'other' for the rest).",
+		"HTTP answers of the TikTok Events API, retries and bisection included, by code: TikTok's code of an HTTP 200 answer, "+
+			"else the HTTP status, 'network' when none came (bounded set; 'other' for the rest).",
 		[]string{"destination", "code"})
 	m.handedBack = counter("messages_handed_back_total",
 		"Messages handed back to the stream (NAK) for a pause, an outage or a shutdown.", dest)
@@ -176,13 +177,13 @@ func (d *Destination) Request(events int, took time.Duration, requests, retries 
 	}
 }
 
-// TikTokResponse counts one TikTok answer code (0 for success). Codes outside the
-// documented set are counted as "other" so the label stays bounded.
-func (d *Destination) TikTokResponse(code int) {
+// TikTokAnswer counts one HTTP answer TikTok gave (every attempt: retries and
+// bisection included) under AnswerLabel(httpStatus, code, failed).
+func (d *Destination) TikTokAnswer(httpStatus, code int, failed bool) {
 	if d == nil {
 		return
 	}
-	d.m.responses.WithLabelValues(d.name, CodeLabel(code)).Inc()
+	d.m.responses.WithLabelValues(d.name, AnswerLabel(httpStatus, code, failed)).Inc()
 }
 
 // HandedBack counts messages NAKed back to the stream.
@@ -221,6 +222,23 @@ var knownCodes = map[int]bool{
 	40104: true, 40105: true, 40106: true, 40107: true, 40113: true, 40118: true,
 	40119: true, 40125: true, 40130: true, 40132: true, 40133: true, 40202: true,
 	40300: true, 40301: true, 50000: true, 50002: true, 60001: true, 61000: true,
+}
+
+// AnswerLabel is the code label of one HTTP exchange with TikTok: "network" when no
+// answer came (httpStatus 0), the HTTP status when it is not 200 or its body was not
+// TikTok's envelope (failed), else CodeLabel of TikTok's code. HTTP statuses (three
+// digits) never collide with TikTok's five-digit codes.
+func AnswerLabel(httpStatus, code int, failed bool) string {
+	switch {
+	case httpStatus == 0:
+		return "network"
+	case httpStatus != http.StatusOK || failed:
+		if httpStatus >= 100 && httpStatus < 600 {
+			return strconv.Itoa(httpStatus)
+		}
+		return "other"
+	}
+	return CodeLabel(code)
 }
 
 // CodeLabel maps a TikTok code to its label value: the code itself when SPEC §4 names

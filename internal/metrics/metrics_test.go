@@ -35,9 +35,12 @@ func TestHandlerServesEveryCollector(t *testing.T) {
 	d.DeadLettered("invalid_row", 1)
 	d.EventsSent(7)
 	d.Request(7, 120*time.Millisecond, 2, 1)
-	d.TikTokResponse(0)
-	d.TikTokResponse(40002)
-	d.TikTokResponse(12345)
+	d.TikTokAnswer(200, 0, false)
+	d.TikTokAnswer(200, 40002, false)
+	d.TikTokAnswer(200, 40002, false)
+	d.TikTokAnswer(200, 12345, false)
+	d.TikTokAnswer(503, 0, false)
+	d.TikTokAnswer(0, 0, true)
 	d.HandedBack(3)
 	d.Pending(42, 5)
 	d.Paused(true)
@@ -52,8 +55,10 @@ func TestHandlerServesEveryCollector(t *testing.T) {
 		`tiktok_worker_requests_total{destination="stores"} 2`,
 		`tiktok_worker_retries_total{destination="stores"} 1`,
 		`tiktok_worker_tiktok_responses_total{code="0",destination="stores"} 1`,
-		`tiktok_worker_tiktok_responses_total{code="40002",destination="stores"} 1`,
+		`tiktok_worker_tiktok_responses_total{code="40002",destination="stores"} 2`,
 		`tiktok_worker_tiktok_responses_total{code="other",destination="stores"} 1`,
+		`tiktok_worker_tiktok_responses_total{code="503",destination="stores"} 1`,
+		`tiktok_worker_tiktok_responses_total{code="network",destination="stores"} 1`,
 		`tiktok_worker_messages_handed_back_total{destination="stores"} 3`,
 		`tiktok_worker_consumer_pending{destination="stores"} 42`,
 		`tiktok_worker_consumer_ack_pending{destination="stores"} 5`,
@@ -75,7 +80,7 @@ func TestNamesFollowConventions(t *testing.T) {
 	d.Settled(1, 1, 0)
 	d.DeadLettered("rejected", 1)
 	d.Request(1, time.Millisecond, 1, 0)
-	d.TikTokResponse(0)
+	d.TikTokAnswer(200, 0, false)
 	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +107,7 @@ func TestNilIsANoOp(t *testing.T) {
 	d.DeadLettered("rejected", 1)
 	d.EventsSent(1)
 	d.Request(1, time.Second, 1, 0)
-	d.TikTokResponse(0)
+	d.TikTokAnswer(200, 0, false)
 	d.HandedBack(1)
 	d.Pending(1, 1)
 	d.Paused(true)
@@ -119,5 +124,30 @@ func TestCodeLabel(t *testing.T) {
 		if got := metrics.CodeLabel(tc.code); got != tc.want {
 			t.Errorf("CodeLabel(%d) = %q, want %q", tc.code, got, tc.want)
 		}
+	}
+}
+
+func TestAnswerLabel(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		status, code int
+		failed       bool
+		want         string
+	}{
+		{"success", 200, 0, false, "0"},
+		{"TikTok code", 200, 40002, false, "40002"},
+		{"code family", 200, 51003, false, "51xxx"},
+		{"unknown code", 200, 12345, false, "other"},
+		{"HTTP status", 503, 0, false, "503"},
+		{"HTTP status ignores the code", 429, 40002, false, "429"},
+		{"200 that is not TikTok's envelope", 200, 0, true, "200"},
+		{"no answer", 0, 0, true, "network"},
+		{"impossible status", 999, 0, false, "other"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := metrics.AnswerLabel(tc.status, tc.code, tc.failed); got != tc.want {
+				t.Errorf("AnswerLabel(%d, %d, %v) = %q, want %q", tc.status, tc.code, tc.failed, got, tc.want)
+			}
+		})
 	}
 }

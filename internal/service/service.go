@@ -228,6 +228,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 		if opts.Limiter != nil {
 			copts = append([]tiktokclient.Option{tiktokclient.WithLimiter(opts.Limiter)}, copts...)
 		}
+		copts = append(copts[:len(copts):len(copts)], tiktokclient.WithObserver(countAnswers(cfg.Destinations, s.Metrics)))
 		c, err := NewClient(cfg, store, log, opts.Version, copts...)
 		if err != nil {
 			return fail(err)
@@ -266,6 +267,27 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 	}
 	s.Worker = w
 	return s, nil
+}
+
+// countAnswers returns the client observer behind tiktok_responses_total: every HTTP
+// answer TikTok gave (retries and bisection included), counted for the destination
+// whose event_source_id the request carried, by metrics.AnswerLabel. The client is
+// shared by every destination, so the event source id is the only way to tell them
+// apart. Check's calls carry none and are not counted: they deliver no events.
+func countAnswers(dests []config.Destination, m *metrics.Metrics) func(tiktokclient.Response) {
+	byID := make(map[string]*metrics.Destination, len(dests))
+	for _, d := range dests {
+		// Two destinations sending to one event_source_id make requests TikTok's
+		// answers cannot tell apart: they are all counted under the first of them.
+		if _, seen := byID[d.EventSourceID]; !seen && d.EventSourceID != "" {
+			byID[d.EventSourceID] = m.Destination(d.Name)
+		}
+	}
+	return func(r tiktokclient.Response) {
+		if d := byID[r.EventSourceID]; d != nil {
+			d.TikTokAnswer(r.HTTPStatus, r.Code, r.Err != nil)
+		}
+	}
 }
 
 // Close closes the connection when the Service opened it.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/metrics"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/natstest"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
@@ -91,9 +94,15 @@ func (e *env) log() zerolog.Logger { return zerolog.New(e.logs) }
 // start builds the service and runs it until the test ends; Run must return nil.
 func (e *env) start() *service.Service {
 	e.t.Helper()
+	return e.startWith(service.Options{Version: "test"})
+}
+
+// startWith is start with opts.
+func (e *env) startWith(opts service.Options) *service.Service {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := service.New(ctx, e.cfg, e.log(), service.Options{Version: "test"})
+	s, err := service.New(ctx, e.cfg, e.log(), opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -247,6 +256,60 @@ func TestMetricsAfterRowsFlow(t *testing.T) {
 	if strings.Contains(body, "customer") || strings.Contains(body, "example.com") {
 		t.Error("/metrics carries row content")
 	}
+}
+
+// TestResponsesCountEveryAnswer: tiktok_responses_total counts every HTTP answer
+// TikTok gave — the retried 503 and each 40002 of the bisection around a poison
+// event — exactly as the sandbox counted them, where the worker's outcomes alone
+// would show one 40002 and no 503.
+func TestResponsesCountEveryAnswer(t *testing.T) {
+	e := newEnv(t)
+	e.sandbox.FailNext(1, http.StatusServiceUnavailable)
+	e.sandbox.PoisonEvent("r-7")
+	s := e.startWith(service.Options{Version: "test",
+		ClientOptions: []tiktokclient.Option{tiktokclient.WithInitialInterval(5 * time.Millisecond)}})
+	e.publish("r", 20)
+	waitFor(t, 10*time.Second, "20 rows settled", func() bool { return s.Worker.Stats().Total.Received == 20 })
+
+	want := map[string]float64{}
+	for code, n := range e.sandbox.CodeCounts() {
+		want[strconv.Itoa(code)] = float64(n)
+	}
+	if want["503"] != 1 || want["40002"] < 2 || want["0"] < 2 {
+		t.Fatalf("sandbox answered %v: want one 503, and a bisection (several 40002 and 0)", want)
+	}
+	if got := responses(t, s, dest); !reflect.DeepEqual(got, want) {
+		t.Errorf("tiktok_responses_total{destination=%q} = %v, want the sandbox's %v", dest, got, want)
+	}
+	if st := s.Worker.Stats().Total; st.Requests != int64(e.sandbox.Requests()) {
+		t.Errorf("worker made %d requests, sandbox saw %d", st.Requests, e.sandbox.Requests())
+	}
+}
+
+// responses reads tiktok_responses_total of destination from the service's registry,
+// by code label.
+func responses(t *testing.T, s *service.Service, destination string) map[string]float64 {
+	t.Helper()
+	mfs, err := s.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != metrics.Namespace+"_tiktok_responses_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["destination"] == destination {
+				got[labels["code"]] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return got
 }
 
 // TestRunServesHTTP runs the service on a real listener (127.0.0.1:0) and finds the

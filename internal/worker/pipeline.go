@@ -730,7 +730,7 @@ func (p *pipeline) settle(b *batch) {
 	}
 	now := p.w.deps.Clock()
 	var probe probeEvent
-	accepted, lastCode := 0, 0
+	accepted := 0
 	for k, ref := range b.refs {
 		o := &r.outcomes[k]
 		m, st, ev := ref.m, ref.state(), ref.event()
@@ -762,10 +762,6 @@ func (p *pipeline) settle(b *batch) {
 			p.job.join(m)
 		case o.rejected:
 			st.status = evRejected
-			if o.code != lastCode {
-				p.met.TikTokResponse(o.code)
-				lastCode = o.code
-			}
 			for _, row := range ev.Rows {
 				body, err := p.coreTF.DeadLetterRow(m.body, row)
 				if err != nil {
@@ -796,19 +792,14 @@ func (p *pipeline) settle(b *batch) {
 	if accepted > 0 {
 		p.stats.sentEvents.Add(int64(accepted))
 		p.met.EventsSent(accepted)
-		p.met.TikTokResponse(0)
 	}
 	err := r.err
 	p.freeBatch(b) // r is b.res: read nothing from it after this
+	// tiktok_responses_total is not counted here: the service's client observer
+	// counts every HTTP answer, retries and bisection included (a Send's outcomes
+	// would hide both).
 	switch kind {
-	case hbCredential:
-		var ce *tiktokclient.CredentialError
-		if errors.As(err, &ce) {
-			p.met.TikTokResponse(ce.Code)
-		}
-		p.pause(kind, err, probe)
-	case hbOutage:
-		p.met.TikTokResponse(-1)
+	case hbCredential, hbOutage:
 		p.pause(kind, err, probe)
 	}
 }
