@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
@@ -71,30 +73,84 @@ func markerKind(data []byte) (claim claimValue, isClaim bool) {
 }
 
 // lastMsgs reads the last message of each subject in batches of up to 1,000 (a
-// multi-subject direct get each). A subject with no message yields nothing.
+// multi-subject direct get each). A subject with no message yields nothing. On a
+// server without batch gets (before 2.11) or a stream without direct gets, a chunk
+// falls back to single reads, 16 at once; each is still called one at a time.
 func (s *kvStore) lastMsgs(ctx context.Context, subjects []string, each func(*jetstream.RawStreamMsg)) error {
 	for start := 0; start < len(subjects); start += batchSize {
 		chunk := subjects[start:min(start+batchSize, len(subjects))]
-		msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, s.stream, chunk)
+		err := s.lastMsgsBatch(ctx, chunk, each)
+		// An old server answers a batch get it does not know with a bad-request
+		// status; a stream without direct gets does not answer at all. Either way
+		// nothing was read yet, so the chunk is read again singly.
+		if errors.Is(err, jetstreamext.ErrBatchUnsupported) || errors.Is(err, nats.ErrNoResponders) {
+			err = s.lastMsgsSingly(ctx, chunk, each)
+		}
 		if err != nil {
 			return err
 		}
-		for m, err := range msgs {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			each(m)
-		}
-		// The iterator also ends, silently, when the context ends before the
-		// end-of-batch message: an incomplete answer must not read as "no marker".
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("batch get of %d keys did not complete: %w", len(chunk), err)
-		}
 	}
 	return nil
+}
+
+func (s *kvStore) lastMsgsBatch(ctx context.Context, chunk []string, each func(*jetstream.RawStreamMsg)) error {
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, s.js, s.stream, chunk)
+	if err != nil {
+		return err
+	}
+	for m, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		each(m)
+	}
+	// The iterator also ends, silently, when the context ends before the
+	// end-of-batch message: an incomplete answer must not read as "no marker".
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("batch get of %d keys did not complete: %w", len(chunk), err)
+	}
+	return nil
+}
+
+func (s *kvStore) lastMsgsSingly(ctx context.Context, chunk []string, each func(*jetstream.RawStreamMsg)) error {
+	stream, err := s.js.Stream(ctx, s.stream)
+	if err != nil {
+		return fmt.Errorf("dedup bucket stream %s: %w", s.stream, err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, fallbackGets)
+	)
+	for _, subj := range chunk {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			m, err := stream.GetLastMsgForSubject(ctx, subj)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+			case err != nil:
+				errs = append(errs, err)
+			default:
+				each(m)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Claim implements Claimer.

@@ -191,3 +191,35 @@ func TestClaimWithOneConflictInAThousand(t *testing.T) {
 	}
 	states(t, got, dedup.Held, dedup.Won, dedup.Held)
 }
+
+// Without batch gets (a stream without direct gets, as on servers before 2.11), the
+// conflicting ids of a Claim are read singly, delete markers included: the states are
+// the same as with batch gets.
+func TestClaimFallsBackWithoutBatchGets(t *testing.T) {
+	_, js := setup(t, time.Hour)
+	ctx := ctxT(t, 20*time.Second)
+	st := dedup.NewKV(js, bucket)
+	if err := st.Mark(ctx, "stores", receipts("sent")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Claim(ctx, "stores", "other", []string{"held", "released"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Release(ctx, "stores", "other", []string{"released"}); err != nil {
+		t.Fatal(err)
+	}
+	str, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := str.CachedInfo().Config
+	cfg.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dedup.NewKV(js, bucket).Claim(ctx, "stores", "me", []string{"sent", "held", "released", "new"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states(t, got, dedup.Sent, dedup.Held, dedup.Won, dedup.Won)
+}

@@ -10,9 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
 )
@@ -174,7 +172,7 @@ func (s *kvStore) Seen(ctx context.Context, dest string, ids []string) ([]bool, 
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	kv, ttl, err := s.handle(ctx)
+	_, ttl, err := s.handle(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -215,13 +213,7 @@ func (s *kvStore) Seen(ctx context.Context, dest string, ids []string) ([]bool, 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := s.seenBatch(ctx, chunk, ttl, found)
-			// An old server answers a batch get it does not know with a bad-request
-			// status; a stream without direct gets does not answer at all.
-			if errors.Is(err, jetstreamext.ErrBatchUnsupported) || errors.Is(err, nats.ErrNoResponders) {
-				err = s.seenSingly(ctx, kv, chunk, ttl, found)
-			}
-			if err != nil {
+			if err := s.seenBatch(ctx, chunk, ttl, found); err != nil {
 				emu.Lock()
 				errs = append(errs, err)
 				emu.Unlock()
@@ -242,42 +234,6 @@ func (s *kvStore) seenBatch(ctx context.Context, subjects []string, ttl time.Dur
 			found(m.Subject)
 		}
 	})
-}
-
-// seenSingly is the fallback for servers without batch gets: single gets, several at
-// once.
-func (s *kvStore) seenSingly(ctx context.Context, kv jetstream.KeyValue, subjects []string, ttl time.Duration, found func(string)) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, fallbackGets)
-	)
-	for _, subj := range subjects {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return ctx.Err()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			e, err := kv.Get(ctx, subj[len(s.subjPrefix):])
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case errors.Is(err, jetstream.ErrKeyNotFound):
-			case err != nil:
-				errs = append(errs, err)
-			case s.live("", "", e.Created(), ttl) && isReceipt(e.Value()):
-				found(subj)
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // Mark writes the markers in fast batches of up to 1,000 (one commit ack and a
