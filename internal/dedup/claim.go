@@ -177,15 +177,10 @@ func (s *kvStore) Claim(ctx context.Context, dest, owner string, ids []string, l
 		return nil, err
 	}
 
-	idx := make(map[string][]int, len(ids))
-	writes := make([]casWrite, 0, len(ids))
-	for i, id := range ids {
-		k, _ := Key(dest, id)
-		subj := s.subjPrefix + k
-		if _, ok := idx[subj]; !ok {
-			writes = append(writes, casWrite{subject: subj, cond: true, data: value})
-		}
-		idx[subj] = append(idx[subj], i)
+	subjects, idx := s.subjectsOf(dest, ids)
+	writes := make([]casWrite, len(subjects))
+	for i, subj := range subjects {
+		writes[i] = casWrite{subject: subj, cond: true, data: value}
 	}
 	set := func(subj string, st ClaimState) {
 		for _, i := range idx[subj] {
@@ -258,15 +253,7 @@ func (s *kvStore) Release(ctx context.Context, dest, owner string, ids []string)
 	if _, _, err := s.handle(ctx); err != nil {
 		return err
 	}
-	subjects := make([]string, 0, len(ids))
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		k, _ := Key(dest, id)
-		if subj := s.subjPrefix + k; !seen[subj] {
-			seen[subj] = true
-			subjects = append(subjects, subj)
-		}
-	}
+	subjects, _ := s.subjectsOf(dest, ids)
 	var dels []casWrite
 	err := s.lastMsgs(ctx, subjects, func(m *jetstream.RawStreamMsg) {
 		if m.Header.Get("KV-Operation") != "" {

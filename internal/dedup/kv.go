@@ -135,6 +135,23 @@ func (s *kvStore) handle(ctx context.Context) (jetstream.KeyValue, time.Duration
 	return s.kv, s.ttl, nil
 }
 
+// subjectsOf returns the KV subject of each distinct id, in first-seen order, and idx,
+// which maps a subject back to every position of ids that holds it. dest must be
+// valid (callers check it with Key first).
+func (s *kvStore) subjectsOf(dest string, ids []string) (subjects []string, idx map[string][]int) {
+	idx = make(map[string][]int, len(ids))
+	subjects = make([]string, 0, len(ids))
+	for i, id := range ids {
+		k, _ := Key(dest, id)
+		subj := s.subjPrefix + k
+		if _, ok := idx[subj]; !ok {
+			subjects = append(subjects, subj)
+		}
+		idx[subj] = append(idx[subj], i)
+	}
+	return subjects, idx
+}
+
 // isReceipt reports whether a marker's value is a delivery receipt, not a claim
 // (see Claimer): only receipts mean "sent".
 func isReceipt(data []byte) bool {
@@ -177,17 +194,7 @@ func (s *kvStore) Seen(ctx context.Context, dest string, ids []string) ([]bool, 
 		return nil, err
 	}
 
-	// One subject per distinct id; idx maps it back to every position it holds.
-	idx := make(map[string][]int, len(ids))
-	subjects := make([]string, 0, len(ids))
-	for i, id := range ids {
-		k, _ := Key(dest, id)
-		subj := s.subjPrefix + k
-		if _, ok := idx[subj]; !ok {
-			subjects = append(subjects, subj)
-		}
-		idx[subj] = append(idx[subj], i)
-	}
+	subjects, idx := s.subjectsOf(dest, ids)
 	// Batches cover disjoint subjects, so each writes disjoint elements of seen.
 	found := func(subj string) {
 		for _, i := range idx[subj] {
