@@ -73,7 +73,7 @@ func BenchmarkKVGetSync1000(b *testing.B) {
 	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
-		keys[i], _ = dedup.Key("stores", id)
+		keys[i], _ = dedup.KVKey("stores", id)
 	}
 	b.ResetTimer()
 	for b.Loop() {

@@ -45,7 +45,7 @@ func (c ClaimState) String() string {
 // owner that crashes loses its claims when the lease runs out (the crash window),
 // and an owner that hands its messages back releases them at once.
 type Claimer interface {
-	Store
+	LegacyStore
 	// Claim reserves ids for owner until lease from now. One pipelined write per id
 	// (a compare-and-set on the key's last sequence), plus one batch read for the
 	// ids that already had a marker. An id owner already holds is Won again.
@@ -159,7 +159,7 @@ func (s *kvStore) Claim(ctx context.Context, dest, owner string, ids []string, l
 	if len(ids) == 0 {
 		return states, nil
 	}
-	if _, err := Key(dest, ""); err != nil {
+	if _, err := KVKey(dest, ""); err != nil {
 		return nil, err
 	}
 	if owner == "" {
@@ -245,7 +245,7 @@ func (s *kvStore) Release(ctx context.Context, dest, owner string, ids []string)
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := Key(dest, ""); err != nil {
+	if _, err := KVKey(dest, ""); err != nil {
 		return err
 	}
 	ctx, cancel := withDefaultTimeout(ctx)

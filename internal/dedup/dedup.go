@@ -12,9 +12,9 @@ type Receipt struct {
 	RequestID  string    `json:"request_id"`
 }
 
-// Store is the dedup store. Implementations look ids up in bulk and write markers
-// without a synchronous round trip per event.
-type Store interface {
+// LegacyStore is the per-event-marker store of the first version (NewKV). It is
+// being replaced by Store, the sent log (issue 8), and goes once the worker uses Store.
+type LegacyStore interface {
 	// Seen reports, for each id, whether it was already accepted for destination dest.
 	Seen(ctx context.Context, dest string, ids []string) ([]bool, error)
 	// Mark records receipts for dest and returns once the store has acknowledged all

@@ -96,7 +96,7 @@ func NewKV(js jetstream.JetStream, bucket string, opts ...Option) Claimer {
 // tokens, so the raw id cannot be used: base64url maps any id, whatever its bytes, to
 // one token of [-_A-Za-z0-9], reversibly. The empty id, whose encoding is empty, is
 // "=", which no encoding produces.
-func Key(dest, id string) (string, error) {
+func KVKey(dest, id string) (string, error) {
 	if !broker.ValidDestination(dest) {
 		return "", fmt.Errorf("destination %q: a name must be letters, digits, '-' or '_'", dest)
 	}
@@ -142,7 +142,7 @@ func (s *kvStore) subjectsOf(dest string, ids []string) (subjects []string, idx 
 	idx = make(map[string][]int, len(ids))
 	subjects = make([]string, 0, len(ids))
 	for i, id := range ids {
-		k, _ := Key(dest, id)
+		k, _ := KVKey(dest, id)
 		subj := s.subjPrefix + k
 		if _, ok := idx[subj]; !ok {
 			subjects = append(subjects, subj)
@@ -184,7 +184,7 @@ func (s *kvStore) Seen(ctx context.Context, dest string, ids []string) ([]bool, 
 	if len(ids) == 0 {
 		return seen, nil
 	}
-	if _, err := Key(dest, ""); err != nil {
+	if _, err := KVKey(dest, ""); err != nil {
 		return nil, err
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
@@ -251,7 +251,7 @@ func (s *kvStore) Mark(ctx context.Context, dest string, receipts []Receipt) err
 	if len(receipts) == 0 {
 		return nil
 	}
-	if _, err := Key(dest, ""); err != nil {
+	if _, err := KVKey(dest, ""); err != nil {
 		return err
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
@@ -261,7 +261,7 @@ func (s *kvStore) Mark(ctx context.Context, dest string, receipts []Receipt) err
 	}
 	writes := make([]casWrite, len(receipts))
 	for i, r := range receipts {
-		k, _ := Key(dest, r.EventID)
+		k, _ := KVKey(dest, r.EventID)
 		v, err := json.Marshal(r)
 		if err != nil {
 			return fmt.Errorf("dedup marker %d for %s: %w", i, dest, err)
@@ -276,7 +276,7 @@ func (s *kvStore) Mark(ctx context.Context, dest string, receipts []Receipt) err
 
 // Lookup returns the receipt of one event id.
 func (s *kvStore) Lookup(ctx context.Context, dest, id string) (Receipt, bool, error) {
-	k, err := Key(dest, id)
+	k, err := KVKey(dest, id)
 	if err != nil {
 		return Receipt{}, false, err
 	}

@@ -52,7 +52,7 @@ func TestKey(t *testing.T) {
 	ids := []string{"", "order-1", "a.b.c", "*", ">", "with space", "ünïcödé ✓", "a/b", "=", strings.Repeat("x", 64), "\x00\xff"}
 	keys := map[string]string{}
 	for _, id := range ids {
-		k, err := dedup.Key("stores", id)
+		k, err := dedup.KVKey("stores", id)
 		if err != nil {
 			t.Fatalf("Key(%q): %v", id, err)
 		}
@@ -74,7 +74,7 @@ func TestKey(t *testing.T) {
 		}
 	}
 	for _, dest := range []string{"", "a.b", "a b", "*", "dést"} {
-		if _, err := dedup.Key(dest, "x"); err == nil {
+		if _, err := dedup.KVKey(dest, "x"); err == nil {
 			t.Errorf("Key(%q, …) accepted a destination that is not one token", dest)
 		}
 	}
@@ -143,7 +143,7 @@ func TestLookup(t *testing.T) {
 	}
 	// The stored value is the small receipt of SPEC §5, readable with the nats CLI.
 	kv, _ := js.KeyValue(ctx, bucket)
-	k, _ := dedup.Key("stores", "order-1")
+	k, _ := dedup.KVKey("stores", "order-1")
 	e, err := kv.Get(ctx, k)
 	if err != nil {
 		t.Fatal(err)
@@ -162,8 +162,8 @@ func TestDeletedMarkersAreNotSeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	kv, _ := js.KeyValue(ctx, bucket)
-	kDel, _ := dedup.Key("stores", "del")
-	kPurge, _ := dedup.Key("stores", "purge")
+	kDel, _ := dedup.KVKey("stores", "del")
+	kPurge, _ := dedup.KVKey("stores", "purge")
 	if err := kv.Delete(ctx, kDel); err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func (f CheckerFunc) Check(ctx context.Context, dest string) error { return f(ct
 type Deps struct {
 	JS      jetstream.JetStream
 	Names   broker.Names
-	Dedup   dedup.Store
+	Dedup   dedup.LegacyStore
 	DLQ     dlq.Publisher
 	Client  Sender
 	Log     zerolog.Logger
