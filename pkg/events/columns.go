@@ -154,16 +154,16 @@ func uses(sources string, required bool) (web, offline, crm Use) {
 	panic("events: unknown source set " + sources)
 }
 
-// flag is a property of a column in the table below.
-type flag uint8
+// colFlag is a property of a column in the table below.
+type colFlag uint8
 
 const (
-	identity flag = 1 << iota
+	identity colFlag = 1 << iota
 	hashed
 	quotable
 )
 
-func column(name, field, rule, example, sources string, required bool, flags ...flag) Column {
+func column(name, field, rule, example, sources string, required bool, flags ...colFlag) Column {
 	c := Column{Name: name, Field: field, Rule: rule, Example: example}
 	c.Web, c.Offline, c.CRM = uses(sources, required)
 	for _, f := range flags {
