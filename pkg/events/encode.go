@@ -77,16 +77,15 @@ var hashedKeys = [...]struct {
 func (t *Transformer) appendIdentity(b []byte, sep byte, e int, c col, key string) ([]byte, bool) {
 	n := 0
 	mark := len(b)
-	h := c - colEmail
 	for j := t.evs[e].first; j >= 0; j = t.rows[j].next {
-		s := t.rows[j].hashed[h]
+		s := t.rows[j].hash(c)
 		if !s.present() {
 			continue
 		}
 		v := t.bytes(s)
 		seen := false
 		for p := t.evs[e].first; p != j; p = t.rows[p].next {
-			if string(t.bytes(t.rows[p].hashed[h])) == string(v) {
+			if string(t.bytes(t.rows[p].hash(c))) == string(v) {
 				seen = true
 				break
 			}
@@ -318,7 +317,7 @@ func (t *Transformer) encode(ev *Event, e int) {
 // has it.
 func (t *Transformer) pickHashed(e int, c col) span {
 	for j := t.evs[e].first; j >= 0; j = t.rows[j].next {
-		if s := t.rows[j].hashed[c-colEmail]; s.present() {
+		if s := t.rows[j].hash(c); s.present() {
 			return s
 		}
 	}

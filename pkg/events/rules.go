@@ -127,7 +127,7 @@ func (t *Transformer) check(idx int) failure {
 	}
 	hasID := false
 	for c := colEmail; c <= colZipCode; c++ {
-		hasID = hasID || columnTable[c].Identity && r.hashed[c-colEmail].present()
+		hasID = hasID || columnTable[c].Identity && r.hash(c).present()
 	}
 	if !hasID {
 		return invalid(colEmail, t.identity)
@@ -312,9 +312,9 @@ func (t *Transformer) checkName(v []byte) (string, string) {
 // characters of SHA-256(hashed_email|hashed_phone|event|event_time).
 func (t *Transformer) generateID(r *row) span {
 	var buf [256]byte
-	in := append(buf[:0], t.bytes(r.hashed[colEmail-colEmail])...)
+	in := append(buf[:0], t.bytes(r.hash(colEmail))...)
 	in = append(in, '|')
-	in = append(in, t.bytes(r.hashed[colPhone-colEmail])...)
+	in = append(in, t.bytes(r.hash(colPhone))...)
 	in = append(in, '|')
 	in = append(in, r.name...)
 	in = append(in, '|')

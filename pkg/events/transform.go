@@ -44,6 +44,9 @@ type row struct {
 	badMsg string
 }
 
+// hash returns the hashed value of column c (colEmail … colZipCode) as sent.
+func (r *row) hash(c col) span { return r.hashed[c-colEmail] }
+
 const (
 	lduUnset int8 = iota
 	lduFalse
