@@ -41,6 +41,37 @@ var itemCols = [...]struct {
 	{colBrand, "brand"},
 }
 
+// field is one string field of a nested object: its column and key.
+type field struct {
+	c   col
+	key string
+}
+
+var (
+	pageFields = [...]field{{colPageURL, "url"}, {colReferrerURL, "referrer"}}
+	leadFields = [...]field{{colLeadID, "lead_id"}, {colLeadEventSource, "lead_event_source"}}
+)
+
+// appendObject writes ,"name":{…} with the fields event e has (each from the first row
+// that has it), or nothing when it has none.
+func (t *Transformer) appendObject(b []byte, e int, name string, fields []field) []byte {
+	sep := byte('{')
+	for _, f := range fields {
+		if v := t.pick(e, f.c); v != nil {
+			if sep == '{' {
+				b = append(b, ',', '"')
+				b = append(b, name...)
+				b = append(b, '"', ':')
+			}
+			b, sep = appendKeyString(b, sep, f.key, v), ','
+		}
+	}
+	if sep != '{' {
+		b = append(b, '}')
+	}
+	return b
+}
+
 // pick returns the value of column c from the first row of event e that has it: for
 // event-level columns the first row wins.
 func (t *Transformer) pick(e int, c col) []byte {
@@ -251,10 +282,7 @@ func (t *Transformer) encode(ev *Event, e int) {
 		}
 		sep = ','
 	}
-	for _, p := range [...]struct {
-		c   col
-		key string
-	}{{colDescription, "description"}, {colSearchString, "search_string"}, {colOrderID, "order_id"}, {colShopID, "shop_id"}} {
+	for _, p := range [...]field{{colDescription, "description"}, {colSearchString, "search_string"}, {colOrderID, "order_id"}, {colShopID, "shop_id"}} {
 		if v := t.pick(e, p.c); v != nil {
 			b, sep = appendKeyString(b, sep, p.key, v), ','
 		}
@@ -265,39 +293,8 @@ func (t *Transformer) encode(ev *Event, e int) {
 		b = append(b, '}')
 	}
 
-	// page
-	sep = '{'
-	for _, p := range [...]struct {
-		c   col
-		key string
-	}{{colPageURL, "url"}, {colReferrerURL, "referrer"}} {
-		if v := t.pick(e, p.c); v != nil {
-			if sep == '{' {
-				b = append(b, `,"page":`...)
-			}
-			b, sep = appendKeyString(b, sep, p.key, v), ','
-		}
-	}
-	if sep != '{' {
-		b = append(b, '}')
-	}
-
-	// lead
-	sep = '{'
-	for _, p := range [...]struct {
-		c   col
-		key string
-	}{{colLeadID, "lead_id"}, {colLeadEventSource, "lead_event_source"}} {
-		if v := t.pick(e, p.c); v != nil {
-			if sep == '{' {
-				b = append(b, `,"lead":`...)
-			}
-			b, sep = appendKeyString(b, sep, p.key, v), ','
-		}
-	}
-	if sep != '{' {
-		b = append(b, '}')
-	}
+	b = t.appendObject(b, e, "page", pageFields[:])
+	b = t.appendObject(b, e, "lead", leadFields[:])
 
 	// limited_data_use: the row's column (web only) overrides the destination
 	ldu := t.web && t.cfg.LimitedDataUse

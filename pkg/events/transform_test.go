@@ -495,6 +495,15 @@ func TestDeadLetterFromSpans(t *testing.T) {
 	if _, err := tr.DeadLetter(&res, msg, 3); err == nil {
 		t.Error("row 3 of 3: no error")
 	}
+	// A Result of another input (rows added one by one) does not lend its offsets.
+	var one Result
+	tr.Reset(&one)
+	tr.AddObject([]byte(`{"timestamp":1,"email":"a@b.co"}`))
+	tr.AddObject([]byte(`{"email":"x@y.co"}`))
+	tr.Finish()
+	if got, err := tr.DeadLetter(&one, msg, 1); err != nil || string(got) != want[1] {
+		t.Errorf("DeadLetter with another input's Result = %s, %v; want %s", got, err, want[1])
+	}
 	if _, err := other.DeadLetterRow([]byte(`[{"a":1},`), 0); err == nil {
 		t.Error("a broken message: no error")
 	}
