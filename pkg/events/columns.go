@@ -265,13 +265,13 @@ var columnTable = [numCols]Column{
 		"59.97", all, false, quotable),
 }
 
-// colsByLen lists the columns by the length of their names; derived from
-// columnTable. A look-up compares a key with the few names of its length only, which
-// is faster than hashing it.
-var colsByLen = func() (t [maxColName + 1][]col) {
+// colsByShape lists the columns by the length and first letter of their names;
+// derived from columnTable. A look-up compares a key with the one or two names of its
+// shape only, which is faster than hashing it.
+var colsByShape = func() (t [maxColName + 1][26][]col) {
 	for c := range numCols {
-		n := len(columnTable[c].Name)
-		t[n] = append(t[n], c)
+		name := columnTable[c].Name
+		t[len(name)][name[0]-'a'] = append(t[len(name)][name[0]-'a'], c)
 	}
 	return t
 }()
@@ -300,7 +300,10 @@ func lookupCol(name []byte) col {
 		}
 		buf[i] = c
 	}
-	for _, c := range colsByLen[len(name)] {
+	if len(name) == 0 || buf[0] < 'a' || buf[0] > 'z' {
+		return colUnknown
+	}
+	for _, c := range colsByShape[len(name)][buf[0]-'a'] {
 		if columnTable[c].Name == string(buf[:len(name)]) {
 			return c
 		}
