@@ -227,7 +227,11 @@ func (t *Transformer) hashCol(r *row, c col, country []byte) failure {
 	}
 	off := len(t.arena)
 	var err error
-	t.arena, err = t.appendHashed(t.arena, c, t.val(r, c), country)
+	if c == colCountry && country != nil {
+		t.arena = normalize.AppendSHA256Hex(t.arena, country) // normalized already
+	} else {
+		t.arena, err = t.appendHashed(t.arena, c, t.val(r, c), country)
+	}
 	if err != nil {
 		t.arena = t.arena[:off]
 		return fieldFailure(c, err)
