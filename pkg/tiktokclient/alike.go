@@ -103,3 +103,12 @@ func refusalField(msg string) string {
 	}
 	return strings.TrimSpace(quoted.ReplaceAllString(msg, `"…"`))
 }
+
+// SameRefusal reports whether o, an event Rejected when sent alone (a probe of a
+// paused destination, say), was refused the way every event was when e
+// (RefusedAlike) was returned: the destination is still misconfigured, and o is no
+// more at fault than the events before it. False for any other error or outcome.
+func (e *CredentialError) SameRefusal(o Outcome) bool {
+	return e != nil && e.RefusedAlike > 0 && o.Status == Rejected && o.Code == e.Code &&
+		refusalField(o.Message) == e.Message
+}

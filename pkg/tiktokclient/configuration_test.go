@@ -150,10 +150,22 @@ func TestBadEventsClassification(t *testing.T) {
 			if !reflect.DeepEqual(rejected, tc.want.rejected) {
 				t.Fatalf("rejected %v, want %v", rejected, tc.want.rejected)
 			}
+			if ce != nil && ce.RefusedAlike > 0 {
+				// A probe of one event, refused the same way, is still the configuration.
+				probe := tiktokclient.Request{EventSource: req.EventSource, EventSourceID: req.EventSourceID, Events: req.Events[tc.n-1:]}
+				pres, perr := newClient(t, srv, newFakeClock()).Send(context.Background(), probe)
+				if perr != nil || !ce.SameRefusal(pres.Outcomes[0]) {
+					t.Fatalf("probe: %v, %+v: want the same refusal", perr, pres.Outcomes[0])
+				}
+				if ce.SameRefusal(tiktokclient.Outcome{Status: tiktokclient.Accepted}) ||
+					ce.SameRefusal(tiktokclient.Outcome{Status: tiktokclient.Rejected, Code: ce.Code, Message: "Invalid value for data[0].event_time: x"}) {
+					t.Fatal("SameRefusal holds for another outcome")
+				}
+			}
 			if tc.want.config != "" && count(res, tiktokclient.Unsettled) != tc.n {
 				t.Fatalf("a configuration error settled %d events", tc.n-count(res, tiktokclient.Unsettled))
 			}
-			if res.Requests > tc.want.maxReqs || res.Requests != srv.Requests() {
+			if res.Requests > tc.want.maxReqs || (ce == nil || ce.RefusedAlike == 0) && res.Requests != srv.Requests() {
 				t.Fatalf("%d requests (sandbox %d), want at most %d", res.Requests, srv.Requests(), tc.want.maxReqs)
 			}
 			if !reflect.DeepEqual(res.Partial, tc.want.partial) {
