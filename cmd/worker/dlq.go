@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,50 +13,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
-	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dlq"
 )
 
-// toolConn is what the operator tools (dlq, publish) work with.
-type toolConn struct {
-	cfg   *config.Config
-	b     *broker.Broker
-	names broker.Names
-}
-
-// toolConnect loads the configuration (defaults when path is ""), connects to NATS
-// (an embedded server over the data directory when no URL is configured, as `run`
-// does) and derives the topology's names from the subject prefix.
-func (a *app) toolConnect(ctx context.Context, path string) (*toolConn, error) {
-	cfg, err := config.Load(path, os.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	// The broker's info lines (connected, …) are noise for a one-shot tool; warnings
-	// and errors still show.
-	log := zerolog.New(zerolog.ConsoleWriter{Out: a.stderr, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}}).
-		Level(zerolog.WarnLevel)
-	b, err := broker.Connect(ctx, cfg.NATS, log)
-	if err != nil {
-		return nil, err
-	}
-	if b.Embedded != nil {
-		dir := cfg.NATS.DataDir
-		if dir == "" {
-			dir = broker.DefaultDataDir
-		}
-		fmt.Fprintf(a.stderr, "no NATS URL configured: using an embedded JetStream server over %s (stop `worker run` first if it uses the same directory)\n", dir)
-	}
-	return &toolConn{cfg: cfg, b: b, names: broker.NamesFor(cfg.NATS.SubjectPrefix)}, nil
-}
-
 // dlqFlags are the filter flags shared by ls, stats and replay.
 type dlqFlags struct {
-	config      string
+	tool        toolFlags
 	destination string
 	reason      string
 	since       string
@@ -67,8 +31,8 @@ type dlqFlags struct {
 }
 
 func (f *dlqFlags) register(cmd *cobra.Command, withLimit bool, defaultLimit int) {
+	f.tool.register(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", "", "YAML configuration `FILE` (for NATS and the subject prefix); default: an embedded server under ./data")
 	fl.StringVar(&f.destination, "destination", "", "only this destination's letters")
 	fl.StringVar(&f.reason, "reason", "", "only this reason: "+strings.Join(dlq.Reasons(), ", "))
 	fl.StringVar(&f.since, "since", "", "only letters stored since an RFC 3339 time, or within the last duration (24h, 90m, 7d)")
@@ -83,7 +47,7 @@ func (f *dlqFlags) filter(now time.Time) (dlq.Filter, error) {
 	if f.reason != "" && !dlq.ValidReason(f.reason) {
 		return out, fmt.Errorf("--reason %q: not a dead-letter reason; use one of %s", f.reason, strings.Join(dlq.Reasons(), ", "))
 	}
-	if strings.ContainsAny(f.destination, ".*> \t") {
+	if f.destination != "" && !broker.ValidDestination(f.destination) {
 		return out, fmt.Errorf("--destination %q: a destination name is one subject token (no dots, spaces or wildcards)", f.destination)
 	}
 	if f.limit < 0 {
@@ -127,15 +91,20 @@ stored on <prefix>.dlq.<destination> with the reason in Dlq-* headers.
   worker dlq ls      list letters (a table, or --json with the bodies)
   worker dlq stats   count them by destination and reason, with the oldest and newest
   worker dlq replay  republish them to their rows subject and remove them from the DLQ`,
-		Args: cobra.NoArgs,
 	}
+	groupCommand(cmd)
 	cmd.AddCommand(a.dlqLsCmd(), a.dlqStatsCmd(), a.dlqReplayCmd())
 	return cmd
 }
 
-// withDLQ connects and runs fn with the JetStream context and the names.
-func (a *app) withDLQ(cmd *cobra.Command, f *dlqFlags, fn func(ctx context.Context, js jetstream.JetStream, names broker.Names, filter dlq.Filter) error) error {
+// withDLQ loads the configuration, connects and runs fn with the connection and the
+// filter of the flags.
+func (a *app) withDLQ(cmd *cobra.Command, f *dlqFlags, fn func(ctx context.Context, c *toolConn, filter dlq.Filter) error) error {
 	filter, err := f.filter(time.Now())
+	if err != nil {
+		return err
+	}
+	cfg, err := a.loadTool(cmd, f.tool)
 	if err != nil {
 		return err
 	}
@@ -143,12 +112,16 @@ func (a *app) withDLQ(cmd *cobra.Command, f *dlqFlags, fn func(ctx context.Conte
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	c, err := a.toolConnect(ctx, f.config)
+	c, err := a.toolConnect(ctx, cfg)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	defer c.b.Close()
-	if err := fn(ctx, c.b.JS, c.names, filter); err != nil {
+	if err := fn(ctx, c, filter); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
 		return &exitError{code: 1, err: err}
 	}
 	return nil
@@ -166,8 +139,8 @@ one JSON object per line with every header and the body (its PII is already hash
   worker dlq ls --destination stores --limit 0 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withDLQ(cmd, &f, func(ctx context.Context, js jetstream.JetStream, names broker.Names, filter dlq.Filter) error {
-				return dlqList(ctx, js, names, filter, f.json, cmd.OutOrStdout())
+			return a.withDLQ(cmd, &f, func(ctx context.Context, c *toolConn, filter dlq.Filter) error {
+				return dlqList(ctx, c.b.JS, c.names, filter, f.json, cmd.OutOrStdout())
 			})
 		},
 	}
@@ -245,8 +218,8 @@ func (a *app) dlqStatsCmd() *cobra.Command {
   worker dlq stats --since 7d --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withDLQ(cmd, &f, func(ctx context.Context, js jetstream.JetStream, names broker.Names, filter dlq.Filter) error {
-				return dlqStats(ctx, js, names, filter, f.json, cmd.OutOrStdout())
+			return a.withDLQ(cmd, &f, func(ctx context.Context, c *toolConn, filter dlq.Filter) error {
+				return dlqStats(ctx, c.b.JS, c.names, filter, f.json, cmd.OutOrStdout())
 			})
 		},
 	}
@@ -300,8 +273,12 @@ first with --dry-run.`,
   worker dlq replay --destination stores --reason rejected --since 2025-11-24T00:00:00Z`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withDLQ(cmd, &f, func(ctx context.Context, js jetstream.JetStream, names broker.Names, filter dlq.Filter) error {
-				return dlqReplay(ctx, js, names, filter, f.dryRun, cmd.OutOrStdout())
+			return a.withDLQ(cmd, &f, func(ctx context.Context, c *toolConn, filter dlq.Filter) error {
+				consumed := destinationNames(c.cfg)
+				if len(consumed) == 0 && !f.dryRun {
+					return &exitError{code: 2, err: errors.New("replay needs the workers' configuration to know which destinations are consumed: pass --config with its destinations (a letter of a destination nothing consumes would wait in the rows stream forever)")}
+				}
+				return dlqReplay(ctx, c.b.JS, c.names, filter, f.dryRun, consumed, cmd.OutOrStdout(), a.stderr)
 			})
 		},
 	}
@@ -310,20 +287,32 @@ first with --dry-run.`,
 	return cmd
 }
 
-func dlqReplay(ctx context.Context, js jetstream.JetStream, names broker.Names, f dlq.Filter, dryRun bool, out io.Writer) error {
+func dlqReplay(ctx context.Context, js jetstream.JetStream, names broker.Names, f dlq.Filter, dryRun bool, consumed []string, out, stderr io.Writer) error {
 	verb := "republished"
 	if dryRun {
 		verb = "would republish"
 	}
-	rep, err := dlq.Replay(ctx, js, names, f, dryRun, dlq.OnReplayed(func(e dlq.Entry) {
-		fmt.Fprintf(out, "%s letter %d (%s, failed %s) to %s\n", verb, e.Seq, e.Reason,
-			e.FailedAt.Format(time.RFC3339), names.RowsSubject(e.Destination))
-	}))
+	opts := []dlq.ReplayOption{
+		dlq.OnReplayed(func(e dlq.Entry) {
+			fmt.Fprintf(out, "%s letter %d (%s, failed %s) to %s\n", verb, e.Seq, e.Reason,
+				e.FailedAt.Format(time.RFC3339), names.RowsSubject(e.Destination))
+		}),
+		dlq.OnSkipped(func(e dlq.Entry, why string) {
+			fmt.Fprintf(stderr, "left letter %d in the DLQ: %s\n", e.Seq, why)
+		}),
+	}
+	if len(consumed) > 0 {
+		opts = append(opts, dlq.Consumed(consumed))
+	}
+	rep, err := dlq.Replay(ctx, js, names, f, dryRun, opts...)
 	switch {
 	case dryRun:
 		fmt.Fprintf(out, "dry run: %d letters would be replayed; nothing changed\n", len(rep.Entries))
 	default:
 		fmt.Fprintf(out, "replayed %d letters\n", rep.Replayed)
+	}
+	if rep.Skipped > 0 {
+		fmt.Fprintf(out, "left %d letters in the DLQ: their destination is not consumed (see above)\n", rep.Skipped)
 	}
 	if err != nil && errors.Is(err, context.Canceled) {
 		return fmt.Errorf("interrupted: %w (run the same command again to replay the rest)", err)

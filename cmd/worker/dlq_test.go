@@ -203,7 +203,9 @@ func TestDLQReplay(t *testing.T) {
 		t.Fatal("a dry run changed the streams")
 	}
 
-	out, stderr, code = runWorker(t, "", "dlq", "replay", "--config", env.config, "--reason", "invalid_row")
+	cfgPath := filepath.Join(t.TempDir(), "worker.yaml")
+	writeFile(t, cfgPath, "nats:\n  url: "+natsURL(t, env)+"\n"+storesDestination)
+	out, stderr, code = runWorker(t, "", "dlq", "replay", "--config", cfgPath, "--reason", "invalid_row")
 	if code != 0 || !strings.Contains(out, "republished letter 1 (invalid_row") || !strings.Contains(out, "replayed 1 letters") {
 		t.Fatalf("replay (exit %d) =\n%s%s", code, out, stderr)
 	}

@@ -17,13 +17,48 @@ type ReplayReport struct {
 	DryRun   bool
 	Entries  []Entry // replayed (or to replay) letters, oldest first, bodies included
 	Replayed int     // republished and removed from the DLQ (0 in a dry run)
+	Skipped  int     // left in the DLQ: their destination is not consumed (see Consumed)
 }
 
 // ReplayOption configures Replay.
 type ReplayOption func(*replayOptions)
 
 type replayOptions struct {
-	onEntry func(Entry)
+	onEntry   func(Entry)
+	onSkipped func(Entry, string)
+	consumed  map[string]bool // nil: every well-formed destination
+}
+
+// Consumed names the destinations that workers consume (the configuration's). A letter
+// of any other destination stays in the DLQ: republished, it would wait in the rows
+// stream with no consumer. Without this option every destination that is a single
+// subject token replays.
+func Consumed(destinations []string) ReplayOption {
+	return func(o *replayOptions) {
+		o.consumed = make(map[string]bool, len(destinations))
+		for _, d := range destinations {
+			o.consumed[d] = true
+		}
+	}
+}
+
+// OnSkipped calls fn for each letter Replay leaves in the DLQ, with the reason in
+// words.
+func OnSkipped(fn func(e Entry, why string)) ReplayOption {
+	return func(o *replayOptions) { o.onSkipped = fn }
+}
+
+// skipReason says why the letter e must not be replayed, or "".
+func (o *replayOptions) skipReason(names broker.Names, e Entry) string {
+	switch {
+	case !broker.ValidDestination(e.Destination):
+		return fmt.Sprintf("its subject %s does not name one destination (a name is one token of letters, digits, - and _): nothing consumes %s; inspect it with `worker dlq ls --json` and remove it with `worker dlq rm`",
+			e.Subject, names.RowsSubject(e.Destination))
+	case o.consumed != nil && !o.consumed[e.Destination]:
+		return fmt.Sprintf("destination %q is not in the configuration: no worker consumes %s; add the destination (or pass the workers' --config) and replay again, or remove it with `worker dlq rm`",
+			e.Destination, names.RowsSubject(e.Destination))
+	}
+	return ""
 }
 
 // OnReplayed calls fn after each letter was republished and removed from the DLQ
@@ -65,6 +100,13 @@ func Replay(ctx context.Context, js jetstream.JetStream, names broker.Names, f F
 		}
 	}
 	err := scan(ctx, js, names, f, func(e Entry) (bool, error) {
+		if why := o.skipReason(names, e); why != "" {
+			rep.Skipped++
+			if o.onSkipped != nil {
+				o.onSkipped(e, why)
+			}
+			return true, nil
+		}
 		if dryRun {
 			rep.Entries = append(rep.Entries, e)
 			if o.onEntry != nil {
@@ -74,9 +116,6 @@ func Replay(ctx context.Context, js jetstream.JetStream, names broker.Names, f F
 		}
 		if err := ctx.Err(); err != nil {
 			return false, err
-		}
-		if e.Destination == "" {
-			return false, fmt.Errorf("dlq: letter %d on %q has no destination in its subject; delete it by hand", e.Seq, e.Subject)
 		}
 		m := nats.NewMsg(names.RowsSubject(e.Destination))
 		m.Data = e.Body
