@@ -29,8 +29,8 @@ type toolFlags struct {
 
 func (f *toolFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", "", "YAML configuration `FILE` (NATS, the subject prefix and the destinations), as `worker run` uses it")
-	fl.BoolVar(&f.embedded, "embedded", false, "with neither --config nor NATS_URL: use an embedded JetStream server over ./data (what `worker run` without a configuration uses)")
+	fl.StringVar(&f.config, "config", "", "YAML configuration `FILE` (NATS, the subject prefix and the destinations), as worker run uses it")
+	fl.BoolVar(&f.embedded, "embedded", false, "with neither --config nor NATS_URL: use an embedded JetStream server over ./data (what worker run without a configuration uses)")
 }
 
 // errNoNATS is the usage error of a tool that was told of no NATS at all: it would
