@@ -20,7 +20,8 @@ type Topology struct {
 	Destinations  []string      // one durable pull consumer each
 	MaxAckPending int           // per consumer (shared by every worker replica)
 	AckWait       time.Duration // consumer ack wait
-	DedupTTL      time.Duration // dedup bucket TTL
+	DedupTTL      time.Duration // dedup bucket TTL (the first version's store, going)
+	SentRetention time.Duration // sent log max age (dedup.retention)
 	DLQRetention  time.Duration // DLQ stream max age
 
 	// Log receives one line per setting Ensure changed on something that existed, and
@@ -34,6 +35,11 @@ const (
 	DefaultAckWait       = 60 * time.Second
 	DefaultDedupTTL      = 168 * time.Hour
 	DefaultDLQRetention  = 720 * time.Hour
+	// DefaultSentRetention is the largest destination window (28 days) + 1 day.
+	DefaultSentRetention = 696 * time.Hour
+	// SentDuplicateWindow is how long the sent log remembers a Nats-Msg-Id, so that an
+	// append repeated after a lost ack is a no-op.
+	SentDuplicateWindow = 2 * time.Minute
 	// DLQDuplicateWindow is how long the DLQ stream remembers a Nats-Msg-Id, so a
 	// dead-letter publish repeated after a crash or a lost ack is a no-op.
 	DLQDuplicateWindow = 2 * time.Minute
@@ -59,6 +65,9 @@ func (t Topology) withDefaults() (Topology, error) {
 	}
 	if t.DLQRetention <= 0 {
 		t.DLQRetention = DefaultDLQRetention
+	}
+	if t.SentRetention <= 0 {
+		t.SentRetention = DefaultSentRetention
 	}
 	seen := map[string]bool{}
 	for _, d := range t.Destinations {
@@ -87,8 +96,8 @@ func ValidDestination(s string) bool {
 	return true
 }
 
-// Ensure creates the rows stream, the consumers, the dedup and token buckets and the
-// DLQ stream if missing. It is idempotent and safe when several replicas run it at once.
+// Ensure creates the rows stream, the consumers, the dedup and token buckets, the
+// DLQ stream and the sent log if missing. It is idempotent and safe when several replicas run it at once.
 //
 // On something that exists, Ensure changes only the settings it owns (subjects,
 // replicas, ages, history, the consumer's ack settings) and logs each change through
@@ -127,6 +136,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			}, false)
 		}},
 		{"DLQ stream " + n.DLQStream, func(ctx context.Context) error { return ensureDLQ(ctx, js, t) }},
+		{"sent log " + n.SentStream, func(ctx context.Context) error { return ensureSent(ctx, js, t) }},
 	}
 	for _, d := range t.Destinations {
 		steps = append(steps, struct {
@@ -222,6 +232,52 @@ func ensureDLQ(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			// The server cannot lift DenyDelete in place.
 			t.Log.Warn().Str("stream", have.Name).
 				Msgf("stream %s denies message deletes: `worker dlq replay` cannot remove replayed letters until the stream is recreated without deny_delete", have.Name)
+		}
+		warnFixed(t.Log, have, want)
+		return changed
+	})
+}
+
+// ensureSent creates the sent log (internal/dedup): one record per request TikTok
+// accepted, on <prefix>.sent.<destination>, kept for the dedup retention. Records are
+// JSON lists of event ids, which S2 compresses well; they are read back in order at
+// every replica's start and followed, and read one by one (direct gets) by `worker
+// trace`.
+func ensureSent(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	n := t.Names
+	want := jetstream.StreamConfig{
+		Name:        n.SentStream,
+		Description: "tiktok-events-worker: the sent log, one record per request TikTok accepted, one subject per destination",
+		Subjects:    []string{n.SentFilter()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Compression: jetstream.S2Compression,
+		Replicas:    t.Replicas,
+		MaxAge:      t.SentRetention,
+		Duplicates:  dupWindow(SentDuplicateWindow, t.SentRetention),
+		AllowDirect: true,
+		Discard:     jetstream.DiscardOld,
+	}
+	return ensureStream(ctx, js, t.Log, want, func(have *jetstream.StreamConfig) []string {
+		var changed []string
+		if !slices.Contains(have.Subjects, n.SentFilter()) {
+			changed = append(changed, fmt.Sprintf("subjects %v → +%s", have.Subjects, n.SentFilter()))
+			have.Subjects = append(have.Subjects, n.SentFilter())
+		}
+		changed = setReplicas(have, t.Replicas, changed)
+		if have.MaxAge != want.MaxAge {
+			changed = append(changed, fmt.Sprintf("max age %s → %s", have.MaxAge, want.MaxAge))
+			have.MaxAge = want.MaxAge
+			have.Duplicates = dupWindow(SentDuplicateWindow, want.MaxAge)
+		}
+		if have.Compression != want.Compression {
+			// The server compresses new blocks from now on; old ones stay as they are.
+			changed = append(changed, fmt.Sprintf("compression %s → %s", have.Compression, want.Compression))
+			have.Compression = want.Compression
+		}
+		if !have.AllowDirect {
+			changed = append(changed, "allow direct false → true")
+			have.AllowDirect = true
 		}
 		warnFixed(t.Log, have, want)
 		return changed
