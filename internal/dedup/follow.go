@@ -1,0 +1,112 @@
+package dedup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// measure counts the records to catch up on (for Ready's progress) and finds the
+// sequence of the newest one (caught up once it is read).
+func (s *SentLog) measure(ctx context.Context, subjects []string) error {
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.names.SentFilter()))
+	if err != nil {
+		return fmt.Errorf("sent log stream %s: %w", s.names.SentStream, err)
+	}
+	for _, subj := range subjects {
+		s.total += info.State.Subjects[subj]
+		m, err := s.stream.GetLastMsgForSubject(ctx, subj)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return fmt.Errorf("sent log stream %s: the newest record on %s: %w", s.names.SentStream, subj, err)
+		default:
+			s.target = max(s.target, m.Sequence)
+		}
+	}
+	if s.target == 0 {
+		s.markCaughtUp()
+	}
+	return nil
+}
+
+// follow reads the served subjects from the start with an ordered consumer (no state on
+// the server, recreated by the client after a disconnect, never out of order) and
+// keeps reading what other replicas append.
+func (s *SentLog) follow(ctx context.Context, subjects []string) error {
+	oc, err := s.js.OrderedConsumer(ctx, s.names.SentStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: subjects,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("sent log stream %s: following it: %w", s.names.SentStream, err)
+	}
+	cc, err := oc.Consume(s.handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.log.Warn().Err(err).Str("stream", s.names.SentStream).Msg("sent log: following the log (the client retries)")
+	}))
+	if err != nil {
+		return fmt.Errorf("sent log stream %s: following it: %w", s.names.SentStream, err)
+	}
+	s.cc = cc
+	return nil
+}
+
+// handle puts one record read from the log into the index.
+func (s *SentLog) handle(m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil {
+		s.log.Warn().Err(err).Msg("sent log: a message without metadata: skipped")
+		return
+	}
+	seq := md.Sequence.Stream
+	dest := strings.TrimPrefix(m.Subject(), s.names.Prefix+".sent.")
+	rec, err := decodeRecord(dest, m.Data())
+	s.mu.Lock()
+	if err == nil {
+		s.rememberLocked(dest, rec.Events, seq)
+	}
+	s.ages.observe(seq, md.Timestamp)
+	s.mu.Unlock()
+	if err != nil {
+		// The error names the JSON problem, never an event id.
+		s.log.Warn().Err(err).Uint64("seq", seq).Str("destination", dest).
+			Msgf("sent log: record %d is not a record: skipped (its events are not known as sent)", seq)
+	}
+	s.read.Add(1)
+	s.readMu.Lock()
+	close(s.readCh)
+	s.readCh = make(chan struct{})
+	s.readMu.Unlock()
+	if seq >= s.target || md.NumPending == 0 {
+		s.markCaughtUp()
+	}
+}
+
+func (s *SentLog) markCaughtUp() {
+	s.upOnce.Do(func() {
+		close(s.caughtUp)
+		events, _ := s.Remembered()
+		s.log.Info().Uint64("records", s.read.Load()).Int("events", events).
+			Msgf("sent log caught up: %s records", thousands(s.read.Load()))
+	})
+}
+
+// waitRead returns once the follower has read n records, or ctx's error.
+func (s *SentLog) waitRead(ctx context.Context, n uint64) error {
+	for {
+		s.readMu.Lock()
+		ch := s.readCh
+		s.readMu.Unlock()
+		if s.read.Load() >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("sent log: %d of %d records read: %w", s.read.Load(), n, ctx.Err())
+		}
+	}
+}
