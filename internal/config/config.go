@@ -129,14 +129,14 @@ const (
 	// RetentionMargin is what dedup.retention 0 adds to the largest window: an event
 	// accepted at T can be re-sent validly until T + window, so the log must remember
 	// it that long, and a day more covers clocks and late re-publishes.
-	RetentionMargin = 24 * time.Hour
-	DefaultDLQRetention    = 720 * time.Hour
-	DefaultListen          = "127.0.0.1:8080"
-	DefaultLogLevel        = "info"
-	DefaultLogFormat       = "auto"
-	DefaultWindow          = 672 * time.Hour // TikTok's 28-day attribution window, also the maximum
-	DefaultPhoneRegion     = "US"
-	MaxBatchSize           = 1000 // TikTok refuses a request with more events whole
+	RetentionMargin     = 24 * time.Hour
+	DefaultDLQRetention = 720 * time.Hour
+	DefaultListen       = "127.0.0.1:8080"
+	DefaultLogLevel     = "info"
+	DefaultLogFormat    = "auto"
+	DefaultWindow       = 672 * time.Hour // TikTok's 28-day attribution window, also the maximum
+	DefaultPhoneRegion  = "US"
+	MaxBatchSize        = 1000 // TikTok refuses a request with more events whole
 
 	// PullBuffer is the number of messages a replica's puller keeps fetched ahead of
 	// the batcher (nats.go's default for Consume). It is part of the derived
