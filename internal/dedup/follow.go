@@ -63,10 +63,15 @@ func (s *SentLog) handle(m jetstream.Msg) {
 	}
 	seq := md.Sequence.Stream
 	dest := strings.TrimPrefix(m.Subject(), s.names.Prefix+".sent.")
-	rec, err := decodeRecord(dest, m.Data())
+	keys, ok := scanKeys(m.Data(), s.scratch[:0])
+	if !ok {
+		var rec Record
+		rec, err = decodeRecord(dest, m.Data())
+		keys = rec.Events
+	}
 	s.mu.Lock()
 	if err == nil {
-		s.rememberLocked(dest, rec.Events, seq)
+		s.rememberLocked(dest, keys, seq)
 	}
 	s.ages.observe(seq, md.Timestamp)
 	s.mu.Unlock()
@@ -74,6 +79,9 @@ func (s *SentLog) handle(m jetstream.Msg) {
 		// The error names the JSON problem, never an event id.
 		s.log.Warn().Err(err).Uint64("seq", seq).Str("destination", dest).
 			Msgf("sent log: record %d is not a record: skipped (its events are not known as sent)", seq)
+	}
+	if ok {
+		s.scratch = keys[:0] // reused by the next record: handle runs on one goroutine
 	}
 	s.read.Add(1)
 	s.readMu.Lock()

@@ -1,6 +1,9 @@
 package dedup
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The index's bookkeeping: what enters it (rememberLocked), what is live (liveLocked,
 // cutoffAt) and what leaves it (sweepNow). Callers hold s.mu as the names say.
@@ -12,7 +15,8 @@ func (s *SentLog) seqOf(v uint32) uint64 {
 	return s.maxSeq - uint64(uint32(s.maxSeq)-v)
 }
 
-// rememberLocked puts keys of the record at seq for dest in the index. A key already
+// rememberLocked puts keys of the record at seq for dest in the index. It keeps no
+// string of keys (they may point into a message's buffer, see scanKeys). A key already
 // held by a newer record keeps it (it is remembered as long as its newest record);
 // the other record is kept for Lookup in earlier. s.mu must be held for writing.
 func (s *SentLog) rememberLocked(dest string, keys []Key, seq uint64) {
@@ -22,7 +26,7 @@ func (s *SentLog) rememberLocked(dest string, keys []Key, seq uint64) {
 	names := s.events[dest]
 	for _, k := range keys {
 		if _, ok := names[k.Event]; !ok {
-			names[k.Event] = struct{}{}
+			names[strings.Clone(k.Event)] = struct{}{} // k may point into a message
 		}
 		fp := s.fp.of(dest, k.Event, k.ID)
 		old, had := s.idx.put(fp, uint32(seq))

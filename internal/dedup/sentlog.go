@@ -51,6 +51,7 @@ type SentLog struct {
 	caughtUp chan struct{}
 	upOnce   sync.Once
 
+	scratch   []Key // the follower's keys of one record (handle runs on one goroutine)
 	cc        jetstream.ConsumeContext
 	stop      chan struct{}
 	swept     chan struct{}
