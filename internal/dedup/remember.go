@@ -24,11 +24,12 @@ func (s *SentLog) rememberLocked(dest string, keys []Key, seq uint64) {
 		s.maxSeq = seq
 	}
 	names := s.events[dest]
+	salt := s.fp.destSalt(dest)
 	for _, k := range keys {
 		if _, ok := names[k.Event]; !ok {
 			names[strings.Clone(k.Event)] = struct{}{} // k may point into a message
 		}
-		fp := s.fp.of(dest, k.Event, k.ID)
+		fp := s.fp.mix(s.fp.idHash(k.ID), salt, k.Event)
 		old, had := s.idx.put(fp, uint32(seq))
 		if !had {
 			continue

@@ -196,9 +196,11 @@ func (s *SentLog) Sent(dest string, keys []Key, out []bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	cut := s.cutoffAt(s.now())
+	salt := s.fp.destSalt(dest)
 	for i, k := range keys {
-		out[i] = s.liveLocked(s.fp.of(dest, k.Event, k.ID), cut) ||
-			k.Event != "" && s.liveLocked(s.fp.of(dest, "", k.ID), cut)
+		h := s.fp.idHash(k.ID)
+		out[i] = s.liveLocked(s.fp.mix(h, salt, k.Event), cut) ||
+			k.Event != "" && s.liveLocked(s.fp.mix(h, salt, ""), cut)
 	}
 }
 
