@@ -303,7 +303,7 @@ func TestEnsureUpdatesWhatItOwns(t *testing.T) {
 		"stream TIKTOK_DLQ existed with other settings: updated max age 1h0m0s → 240h0m0s",
 		"allow direct false → true",
 		"stream KV_TIKTOK_DEDUP existed with other settings: updated ttl 1h0m0s → 36h0m0s",
-		"stream TIKTOK_SENT existed with other settings: updated max age 48h0m0s → 480h0m0s, compression None → S2",
+		"stream TIKTOK_SENT existed with other settings: updated max age 48h0m0s → 480h0m0s, allow direct false → true, compression None → S2",
 		"consumer worker-stores existed with other settings",
 		"max ack pending 10 → 2200",
 		// internal/dedup writes receipts in fast batches where the bucket allows them.

@@ -208,26 +208,7 @@ func ensureDLQ(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		Discard:     jetstream.DiscardOld,
 	}
 	return ensureStream(ctx, js, t.Log, want, func(have *jetstream.StreamConfig) []string {
-		var changed []string
-		if !slices.Contains(have.Subjects, n.DLQFilter()) {
-			changed = append(changed, fmt.Sprintf("subjects %v → +%s", have.Subjects, n.DLQFilter()))
-			have.Subjects = append(have.Subjects, n.DLQFilter())
-		}
-		changed = setReplicas(have, t.Replicas, changed)
-		if have.MaxAge != want.MaxAge {
-			changed = append(changed, fmt.Sprintf("max age %s → %s", have.MaxAge, want.MaxAge))
-			have.MaxAge = want.MaxAge
-		}
-		if d := dupWindow(have.Duplicates, have.MaxAge); d != have.Duplicates {
-			have.Duplicates = d
-		}
-		if have.Duplicates == 0 {
-			have.Duplicates = want.Duplicates
-		}
-		if !have.AllowDirect {
-			changed = append(changed, "allow direct false → true")
-			have.AllowDirect = true
-		}
+		changed := reconcileLimits(have, want)
 		if have.DenyDelete {
 			// The server cannot lift DenyDelete in place.
 			t.Log.Warn().Str("stream", have.Name).
@@ -259,29 +240,41 @@ func ensureSent(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		Discard:     jetstream.DiscardOld,
 	}
 	return ensureStream(ctx, js, t.Log, want, func(have *jetstream.StreamConfig) []string {
-		var changed []string
-		if !slices.Contains(have.Subjects, n.SentFilter()) {
-			changed = append(changed, fmt.Sprintf("subjects %v → +%s", have.Subjects, n.SentFilter()))
-			have.Subjects = append(have.Subjects, n.SentFilter())
-		}
-		changed = setReplicas(have, t.Replicas, changed)
-		if have.MaxAge != want.MaxAge {
-			changed = append(changed, fmt.Sprintf("max age %s → %s", have.MaxAge, want.MaxAge))
-			have.MaxAge = want.MaxAge
-			have.Duplicates = dupWindow(SentDuplicateWindow, want.MaxAge)
-		}
+		changed := reconcileLimits(have, want)
 		if have.Compression != want.Compression {
 			// The server compresses new blocks from now on; old ones stay as they are.
 			changed = append(changed, fmt.Sprintf("compression %s → %s", have.Compression, want.Compression))
 			have.Compression = want.Compression
 		}
-		if !have.AllowDirect {
-			changed = append(changed, "allow direct false → true")
-			have.AllowDirect = true
-		}
 		warnFixed(t.Log, have, want)
 		return changed
 	})
+}
+
+// reconcileLimits brings the settings Ensure owns on an existing limits stream (the
+// DLQ, the sent log) in line with want: its subject, replicas, max age (and a
+// duplicate window that fits it), direct gets. It returns what it changed.
+func reconcileLimits(have *jetstream.StreamConfig, want jetstream.StreamConfig) []string {
+	var changed []string
+	if subj := want.Subjects[0]; !slices.Contains(have.Subjects, subj) {
+		changed = append(changed, fmt.Sprintf("subjects %v → +%s", have.Subjects, subj))
+		have.Subjects = append(have.Subjects, subj)
+	}
+	changed = setReplicas(have, want.Replicas, changed)
+	if have.MaxAge != want.MaxAge {
+		changed = append(changed, fmt.Sprintf("max age %s → %s", have.MaxAge, want.MaxAge))
+		have.MaxAge = want.MaxAge
+	}
+	// The server refuses a duplicate window longer than the max age.
+	have.Duplicates = dupWindow(have.Duplicates, have.MaxAge)
+	if have.Duplicates == 0 {
+		have.Duplicates = want.Duplicates
+	}
+	if !have.AllowDirect {
+		changed = append(changed, "allow direct false → true")
+		have.AllowDirect = true
+	}
+	return changed
 }
 
 // ensureKV creates a bucket, or brings the settings we own on an existing one (TTL,

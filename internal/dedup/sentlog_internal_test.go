@@ -7,21 +7,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/natstest"
 )
 
-// Until the follower has read what was in the log at open, the log is not ready and
-// says how far it is.
-func TestSentLogReadyOnlyWhenCaughtUp(t *testing.T) {
+// internalSetup runs a server with the worker's topology.
+func internalSetup(t *testing.T) (jetstream.JetStream, broker.Names, context.Context) {
+	t.Helper()
 	s := natstest.RunServer(t)
 	_, js := natstest.Connect(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	names := broker.NamesFor("")
 	if err := broker.Ensure(ctx, js, broker.Topology{}); err != nil {
 		t.Fatal(err)
 	}
+	return js, names, ctx
+}
+
+// Until the follower has read what was in the log at open, the log is not ready and
+// says how far it is.
+func TestSentLogReadyOnlyWhenCaughtUp(t *testing.T) {
+	js, names, ctx := internalSetup(t)
 	w, err := OpenSentLog(ctx, js, names, []string{"stores", "web"})
 	if err != nil {
 		t.Fatal(err)
@@ -75,14 +84,7 @@ func TestSentLogReadyOnlyWhenCaughtUp(t *testing.T) {
 
 // A fingerprint collision never shows in Lookup: the record is read and checked.
 func TestSentLogLookupChecksTheRecord(t *testing.T) {
-	s := natstest.RunServer(t)
-	_, js := natstest.Connect(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	names := broker.NamesFor("")
-	if err := broker.Ensure(ctx, js, broker.Topology{}); err != nil {
-		t.Fatal(err)
-	}
+	js, names, ctx := internalSetup(t)
 	l, err := OpenSentLog(ctx, js, names, []string{"stores"})
 	if err != nil {
 		t.Fatal(err)
