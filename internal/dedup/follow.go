@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -18,14 +19,9 @@ func (s *SentLog) measure(ctx context.Context, subjects []string) error {
 	}
 	for _, subj := range subjects {
 		s.total += info.State.Subjects[subj]
-		m, err := s.stream.GetLastMsgForSubject(ctx, subj)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-		case err != nil:
-			return fmt.Errorf("sent log stream %s: the newest record on %s: %w", s.names.SentStream, subj, err)
-		default:
-			s.target = max(s.target, m.Sequence)
-		}
+	}
+	if s.target, err = s.newest(ctx, subjects); err != nil {
+		return err
 	}
 	if s.target == 0 {
 		s.markCaughtUp()
@@ -91,6 +87,53 @@ func (s *SentLog) handle(m jetstream.Msg) {
 	if seq >= s.target || md.NumPending == 0 {
 		s.markCaughtUp()
 	}
+}
+
+// watchCatchUp covers the one case the follower cannot see: the records it was to
+// catch up on aged out (or were purged) before it read them, so that no message ever
+// arrives to say so. Until caught up, it asks the stream every s.watch for the newest
+// record of the served subjects, and declares the catch-up done once the follower has
+// read it or there is none.
+func (s *SentLog) watchCatchUp(subjects []string) {
+	t := time.NewTicker(s.watch)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.caughtUp:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.watch)
+		newest, err := s.newest(ctx, subjects)
+		cancel()
+		if err != nil {
+			continue // the next tick asks again; the follower may well get there first
+		}
+		s.mu.RLock()
+		read := s.ages.last.seq
+		s.mu.RUnlock()
+		if newest == 0 || newest <= read {
+			s.markCaughtUp()
+		}
+	}
+}
+
+// newest is the sequence of the newest record on subjects (0: none).
+func (s *SentLog) newest(ctx context.Context, subjects []string) (uint64, error) {
+	var newest uint64
+	for _, subj := range subjects {
+		m, err := s.stream.GetLastMsgForSubject(ctx, subj)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return 0, fmt.Errorf("sent log stream %s: the newest record on %s: %w", s.names.SentStream, subj, err)
+		default:
+			newest = max(newest, m.Sequence)
+		}
+	}
+	return newest, nil
 }
 
 func (s *SentLog) markCaughtUp() {

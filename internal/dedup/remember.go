@@ -119,7 +119,6 @@ func (s *SentLog) sweepNow() int {
 
 // sweeper runs sweepNow every s.sweep until Close.
 func (s *SentLog) sweeper() {
-	defer close(s.swept)
 	t := time.NewTicker(s.sweep)
 	defer t.Stop()
 	for {

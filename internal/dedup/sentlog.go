@@ -32,6 +32,7 @@ type SentLog struct {
 	now       func() time.Time
 	retention time.Duration // 0: records are never forgotten
 	sweep     time.Duration
+	watch     time.Duration // how often the catch-up is checked against the stream
 	log       zerolog.Logger
 
 	mu      sync.RWMutex
@@ -54,7 +55,7 @@ type SentLog struct {
 	scratch   []Key // the follower's keys of one record (handle runs on one goroutine)
 	cc        jetstream.ConsumeContext
 	stop      chan struct{}
-	swept     chan struct{}
+	bg        sync.WaitGroup // the sweeper and the catch-up watch
 	closeOnce sync.Once
 }
 
@@ -104,6 +105,7 @@ func OpenSentLog(ctx context.Context, js jetstream.JetStream, names broker.Names
 		now:       time.Now,
 		retention: -1,
 		sweep:     time.Minute,
+		watch:     2 * time.Second,
 		log:       zerolog.Nop(),
 		idx:       newTable(0),
 		earlier:   map[uint64][]uint64{},
@@ -111,7 +113,6 @@ func OpenSentLog(ctx context.Context, js jetstream.JetStream, names broker.Names
 		caughtUp:  make(chan struct{}),
 		readCh:    make(chan struct{}),
 		stop:      make(chan struct{}),
-		swept:     make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -142,7 +143,8 @@ func OpenSentLog(ctx context.Context, js jetstream.JetStream, names broker.Names
 	if err := s.follow(ctx, subjects); err != nil {
 		return nil, err
 	}
-	go s.sweeper()
+	s.bg.Go(s.sweeper)
+	s.bg.Go(func() { s.watchCatchUp(subjects) })
 	return s, nil
 }
 
@@ -152,7 +154,7 @@ func (s *SentLog) Close() {
 		s.cc.Stop()
 		<-s.cc.Closed()
 		close(s.stop)
-		<-s.swept
+		s.bg.Wait()
 	})
 }
 

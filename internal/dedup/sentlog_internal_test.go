@@ -27,6 +27,59 @@ func internalSetup(t *testing.T) (jetstream.JetStream, broker.Names, context.Con
 	return js, names, ctx
 }
 
+// handOpened is OpenSentLog for "stores" without its last steps (measure, follow and
+// the background goroutines), so that a test can stop in between.
+func handOpened(t *testing.T, js jetstream.JetStream, names broker.Names) *SentLog {
+	t.Helper()
+	l := &SentLog{js: js, names: names, serves: map[string]bool{"stores": true}, fp: newFingerprints(), now: time.Now,
+		sweep: time.Minute, watch: time.Hour, idx: newTable(0), earlier: map[uint64][]uint64{}, events: map[string]map[string]struct{}{"stores": {}},
+		caughtUp: make(chan struct{}), readCh: make(chan struct{}), stop: make(chan struct{})}
+	var err error
+	if l.stream, err = js.Stream(context.Background(), names.SentStream); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// Records counted at open that age out (here: are purged) before the follower reads
+// them never arrive to say "caught up": the watch asks the stream instead.
+func TestSentLogCaughtUpWhenItsRecordsAgedOut(t *testing.T) {
+	js, names, ctx := internalSetup(t)
+	w, err := OpenSentLog(ctx, js, names, []string{"stores"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := range 3 {
+		if err := w.Append(ctx, Record{Destination: "stores", RequestID: fmt.Sprint(i), Events: []Key{{Event: "Purchase", ID: fmt.Sprint(i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := handOpened(t, js, names)
+	l.watch = 10 * time.Millisecond
+	subjects := []string{names.SentSubject("stores")}
+	if err := l.measure(ctx, subjects); err != nil {
+		t.Fatal(err)
+	}
+	if ok, why := l.Ready(); ok || why != "catching up the sent log: 0 of 3 records" {
+		t.Fatalf("Ready = %v, %q", ok, why)
+	}
+	if err := l.stream.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.follow(ctx, subjects); err != nil {
+		t.Fatal(err)
+	}
+	l.bg.Go(func() { l.watchCatchUp(subjects) })
+	defer l.Close()
+	if err := l.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := l.Remembered(); n != 0 {
+		t.Errorf("remembers %d events of purged records", n)
+	}
+}
+
 // Until the follower has read what was in the log at open, the log is not ready and
 // says how far it is.
 func TestSentLogReadyOnlyWhenCaughtUp(t *testing.T) {
@@ -47,12 +100,7 @@ func TestSentLogReadyOnlyWhenCaughtUp(t *testing.T) {
 	}
 
 	// Open by hand, stopping between counting and following.
-	l := &SentLog{js: js, names: names, serves: map[string]bool{"stores": true}, fp: newFingerprints(), now: time.Now,
-		sweep: time.Minute, idx: newTable(0), earlier: map[uint64][]uint64{}, events: map[string]map[string]struct{}{"stores": {}},
-		caughtUp: make(chan struct{}), readCh: make(chan struct{}), stop: make(chan struct{}), swept: make(chan struct{})}
-	if l.stream, err = js.Stream(ctx, names.SentStream); err != nil {
-		t.Fatal(err)
-	}
+	l := handOpened(t, js, names)
 	subjects := []string{names.SentSubject("stores")}
 	if err := l.measure(ctx, subjects); err != nil {
 		t.Fatal(err)
@@ -69,7 +117,7 @@ func TestSentLogReadyOnlyWhenCaughtUp(t *testing.T) {
 	if err := l.follow(ctx, subjects); err != nil {
 		t.Fatal(err)
 	}
-	go l.sweeper()
+	l.bg.Go(l.sweeper)
 	defer l.Close()
 	if err := l.WaitCaughtUp(ctx); err != nil {
 		t.Fatal(err)
