@@ -55,6 +55,7 @@ func TestToolsRefuseToInventAStore(t *testing.T) {
 		{"publish", path, "--destination", "stores"},
 		{"dlq", "ls"},
 		{"dlq", "replay"},
+		{"trace", "--destination", "stores", "o-1"},
 	} {
 		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
 			_, stderr, code := runWorker(t, "", args...)
