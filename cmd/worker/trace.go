@@ -75,13 +75,9 @@ Exit 0 when every id was looked up (found or not), 1 when a lookup failed.`,
 			if err := checkConfiguredDestination(cfg, "--destination", destination); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			c, err := a.toolConnect(ctx, cfg)
+			ctx, c, err := a.connectTool(cmd, cfg)
 			if err != nil {
-				return &exitError{code: 1, err: err}
+				return err
 			}
 			defer c.b.Close()
 			sent, err := a.sentLookup(ctx, c)
