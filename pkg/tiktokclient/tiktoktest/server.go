@@ -797,10 +797,10 @@ func checkEvent(src string, i int, raw json.RawMessage) (AcceptedEvent, int, str
 	}
 	name := *ev.Event
 	if src == "offline" && !standard[name] && !legacy[name] {
-		return bad(".event", fmt.Sprintf("%q is not a standard event name; offline events take standard names only.", name))
+		return bad(".event", "not a standard event name; offline events take standard names only.")
 	}
 	if right, ok := lowerStandard[strings.ToLower(name)]; ok && right != name {
-		return bad(".event", fmt.Sprintf("%q is not a standard event name; event names are case-sensitive (did you mean %s?).", name, right))
+		return bad(".event", fmt.Sprintf("not a standard event name; event names are case-sensitive (did you mean %s?).", right))
 	}
 	t, err := strconv.ParseInt(string(ev.EventTime), 10, 64)
 	if err != nil || t <= 0 {
