@@ -89,13 +89,9 @@ summary. The exit code is 1 when any publish failed, with the count in the summa
 					f = publish.FormatOf(name)
 				}
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			c, err := a.toolConnect(ctx, cfg)
+			ctx, c, err := a.connectTool(cmd, cfg)
 			if err != nil {
-				return &exitError{code: 1, err: err}
+				return err
 			}
 			defer c.b.Close()
 			if err := a.ensureRows(ctx, c); err != nil {
