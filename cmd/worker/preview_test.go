@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/preview")
@@ -158,7 +157,7 @@ func TestPreviewRejectLines(t *testing.T) {
 		{"offline.json", nil, []rej{
 			{24, "invalid_row", "event"}, {25, "invalid_row", "timestamp"}, {26, "invalid_row", "content_id"}, {27, "malformed_message", ""}}},
 		{"offline.csv", []string{"--fixed-event-name", "Purchase"}, []rej{
-			{5, "invalid_row", "email"}, {6, "invalid_row", "price"}, {7, "invalid_row", "currency"}, {8, "invalid_row", ""}, {9, "malformed_message", ""}}},
+			{5, "invalid_row", "email"}, {6, "invalid_row", "price"}, {7, "invalid_row", "currency"}, {8, "malformed_message", ""}, {9, "malformed_message", ""}}},
 		{"web.jsonl", []string{"--event-source", "web"}, []rej{
 			{4, "invalid_row", "event"}, {5, "invalid_row", "page_url"}, {6, "invalid_row", "page_url"}, {7, "invalid_row", "ip"},
 			{8, "invalid_row", "email"}, {9, "invalid_row", "content_type"}}},
@@ -235,7 +234,8 @@ func TestPreviewFormats(t *testing.T) {
 	}{
 		{"single object is one line", row, nil, 1, 0},
 		{"single pretty object with --format json", "{\n \"timestamp\": \"2025-11-24T11:00:00Z\",\n \"email\": \"a@example.com\"\n}\n", []string{"--format", "json"}, 1, 0},
-		{"array forced to jsonl is one malformed line", "[" + row + "]", []string{"--format", "jsonl"}, 0, 1},
+		{"an array line with --format jsonl is one message, as publish sends it", "[" + row + "]", []string{"--format", "jsonl"}, 1, 0},
+		{"a line that is an array of non-objects is malformed", "[1,2]\n", []string{"--format", "jsonl"}, 0, 2},
 		{"empty input", "", nil, 0, 0},
 		{"csv with BOM and CRLF", "\ufefftimestamp,email\r\n2025-11-24T11:00:00Z,a@example.com\r\n", nil, 1, 0},
 		{"truncated array keeps the rows before the break", "[" + row + ",\n{\"timestamp\":", nil, 1, 1},
@@ -286,36 +286,4 @@ func TestPreviewIOError(t *testing.T) {
 	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v (exit %d), want an I/O error with exit 1", err, exitCode(err))
 	}
-}
-
-// typicalRows returns n typical offline rows as JSON Lines: email in mixed case with
-// spaces, a US phone in one of several formats, one content item.
-func typicalRows(n int) []byte {
-	phones := []string{"(415) 555-%04d", "+1 415-555-%04d", "415.555.%04d", "1 415 555 %04d", "4155550%03d"}
-	base := time.Date(2025, 11, 24, 10, 0, 0, 0, time.UTC).Unix()
-	var b bytes.Buffer
-	for i := range n {
-		phone := fmt.Sprintf(phones[i%len(phones)], i%1000)
-		fmt.Fprintf(&b, `{"timestamp":%d,"event":"Purchase","event_id":"order-%d","email":" Customer%d@Example.com ","phone":"%s","content_id":"sku-%d","price":"19.99","quantity":%d,"currency":"USD","order_id":"order-%d"}`+"\n",
-			base+int64(i%3600), i, i, phone, i%500, 1+i%3, i)
-	}
-	return b.Bytes()
-}
-
-// BenchmarkPreview runs `worker preview` end to end on 200,000 typical rows, from
-// stdin bytes to request bodies written through a discarding stdout.
-func BenchmarkPreview(b *testing.B) {
-	const rows = 200_000
-	in := typicalRows(rows)
-	b.SetBytes(int64(len(in)))
-	b.ResetTimer()
-	for b.Loop() {
-		a := &app{stdin: bytes.NewReader(in), stdout: io.Discard, stderr: io.Discard}
-		cmd := a.root()
-		cmd.SetArgs([]string{"preview", "--now", previewNow})
-		if err := cmd.Execute(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"math"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/publish"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
+)
+
+// previewer turns the messages of publish.Reader into request bodies as the worker
+// would: each message is transformed on its own (rows that share an event_id within
+// it are one event), and an event whose name and event_id were already output is a
+// duplicate. It keeps one request's events and one 64-bit fingerprint per event
+// output, so memory stays flat however long the input.
+type previewer struct {
+	tr   *events.Transformer
+	res  events.Result
+	out  *bufio.Writer
+	errw *bufio.Writer
+
+	req    tiktokclient.Request
+	evbuf  []byte // the pending request's events, back to back
+	evEnds []int  // end of each event in evbuf
+	body   []byte
+
+	seed maphash.Seed
+	seen fingerprints // of the events output (event name + event_id)
+
+	sum     summary
+	keys    [8]int // events carrying each bit of events.MatchKeys
+	ignored map[string]string
+}
+
+func newPreviewer(tr *events.Transformer, o *previewOptions, stdout, stderr io.Writer) *previewer {
+	return &previewer{
+		tr:   tr,
+		out:  bufio.NewWriterSize(stdout, 256<<10),
+		errw: bufio.NewWriterSize(stderr, 16<<10),
+		req:  tiktokclient.Request{EventSource: o.eventSource, EventSourceID: o.eventSourceID, TestEventCode: o.testEventCode},
+		seed: maphash.MakeSeed(),
+	}
+}
+
+// message previews one message of the reader.
+func (p *previewer) message(m *publish.Message) error {
+	if m.Err != "" {
+		p.sum.Rows += max(m.Rows, 1)
+		for i := range max(m.Rows, 1) {
+			p.reject(m.LineOf(i), events.ReasonMalformedMessage, "", m.Err)
+		}
+		return nil
+	}
+	if err := p.tr.Message(m.Data, &p.res); err != nil {
+		// The reader passes only what parses as rows; should the transform still
+		// refuse it, every row is dead-lettered with the message, as in the worker.
+		p.sum.Rows += m.Rows
+		for i := range m.Rows {
+			p.reject(m.LineOf(i), events.ReasonMalformedMessage, "", err.Error())
+		}
+		return nil
+	}
+	res := &p.res
+	p.sum.Rows += res.Rows
+	for _, r := range res.Rejects {
+		p.reject(m.LineOf(r.Row), r.Reason, r.Field, r.Err)
+	}
+	p.sum.Duplicates += len(res.Duplicates)
+	for _, ig := range res.Ignored {
+		if p.ignored == nil {
+			p.ignored = make(map[string]string)
+		}
+		p.ignored[ig.Name] = ig.Why
+	}
+	for i := range res.Events {
+		ev := &res.Events[i]
+		if !p.firstTime(ev) {
+			p.sum.Duplicates += len(ev.Rows)
+			continue
+		}
+		p.sum.Events++
+		for b := range p.keys {
+			if ev.Keys&(1<<b) != 0 {
+				p.keys[b]++
+			}
+		}
+		p.evbuf = append(p.evbuf, ev.JSON...)
+		p.evEnds = append(p.evEnds, len(p.evbuf))
+		if len(p.evEnds) == events.MaxEventsPerRequest {
+			if err := p.flushRequest(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// firstTime records the event's fingerprint and reports whether it is new.
+func (p *previewer) firstTime(ev *events.Event) bool {
+	var h maphash.Hash
+	h.SetSeed(p.seed)
+	h.WriteString(ev.Name)
+	h.WriteByte(0)
+	h.WriteString(ev.ID)
+	return p.seen.add(h.Sum64())
+}
+
+func (p *previewer) reject(line int, reason events.Reason, field, msg string) {
+	switch reason {
+	case events.ReasonInvalidRow:
+		p.sum.Rejects.InvalidRow++
+	case events.ReasonOutsideWindow:
+		p.sum.Rejects.OutsideWindow++
+	case events.ReasonFutureTimestamp:
+		p.sum.Rejects.FutureTimestamp++
+	case events.ReasonMalformedMessage:
+		p.sum.Rejects.MalformedMessage++
+	}
+	b, _ := json.Marshal(rejectLine{Line: line, Reason: string(reason), Field: field, Error: msg})
+	p.errw.Write(b)
+	p.errw.WriteByte('\n')
+}
+
+// flushRequest writes the pending events as one request body and flushes both
+// streams, so a reader of stdout sees each request as soon as it is complete.
+func (p *previewer) flushRequest() error {
+	if len(p.evEnds) == 0 {
+		return nil
+	}
+	p.req.Events = p.req.Events[:0]
+	start := 0
+	for _, end := range p.evEnds {
+		p.req.Events = append(p.req.Events, p.evbuf[start:end])
+		start = end
+	}
+	p.body = append(p.req.AppendBody(p.body[:0]), '\n')
+	p.evbuf, p.evEnds = p.evbuf[:0], p.evEnds[:0]
+	p.sum.Requests++
+	if _, err := p.out.Write(p.body); err != nil {
+		return fmt.Errorf("writing stdout: %w", err)
+	}
+	if err := p.out.Flush(); err != nil {
+		return fmt.Errorf("writing stdout: %w", err)
+	}
+	if err := p.errw.Flush(); err != nil {
+		return fmt.Errorf("writing stderr: %w", err)
+	}
+	return nil
+}
+
+// finish writes the last request and the summary line.
+func (p *previewer) finish() error {
+	if err := p.flushRequest(); err != nil {
+		return err
+	}
+	p.sum.MatchKeys = p.matchKeys()
+	p.sum.Ignored = p.ignored
+	b, _ := json.Marshal(map[string]summary{"summary": p.sum})
+	p.errw.Write(b)
+	p.errw.WriteByte('\n')
+	if err := p.errw.Flush(); err != nil {
+		return fmt.Errorf("writing stderr: %w", err)
+	}
+	return nil
+}
+
+type rejectLine struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+	Field  string `json:"field"`
+	Error  string `json:"error"`
+}
+
+type summary struct {
+	Rows       int               `json:"rows"`
+	Events     int               `json:"events"`
+	Requests   int               `json:"requests"`
+	Duplicates int               `json:"duplicates"`
+	Rejects    rejectCounts      `json:"rejects"`
+	MatchKeys  matchKeys         `json:"match_keys"`
+	Ignored    map[string]string `json:"ignored_columns,omitempty"`
+}
+
+type rejectCounts struct {
+	InvalidRow       int `json:"invalid_row"`
+	OutsideWindow    int `json:"outside_window"`
+	FutureTimestamp  int `json:"future_timestamp"`
+	MalformedMessage int `json:"malformed_message"`
+}
+
+// matchKeys is the share of events carrying each identity key, 0 to 1.
+type matchKeys struct {
+	Email      float64 `json:"email"`
+	Phone      float64 `json:"phone"`
+	ExternalID float64 `json:"external_id"`
+	IP         float64 `json:"ip"`
+	UserAgent  float64 `json:"user_agent"`
+	TTP        float64 `json:"ttp"`
+	TTCLID     float64 `json:"ttclid"`
+}
+
+func (p *previewer) matchKeys() matchKeys {
+	share := func(n int) float64 {
+		if p.sum.Events == 0 {
+			return 0
+		}
+		return math.Round(float64(n)/float64(p.sum.Events)*1e4) / 1e4
+	}
+	c := p.keys
+	return matchKeys{share(c[0]), share(c[1]), share(c[2]), share(c[3]), share(c[4]), share(c[5]), share(c[6])}
+}
