@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -120,10 +122,19 @@ func (o *previewOptions) transformer() (*events.Transformer, error) {
 	return tr, nil
 }
 
+// previewHeapLimit is the soft limit preview sets on the Go heap (unless GOMEMLIMIT
+// says otherwise): past it the collector runs sooner rather than letting the heap
+// double. With the binary's own ~20 MB it keeps preview within SPEC §8's 64 MB RSS
+// on 1,000,000 rows, whose event fingerprints take 16 MB.
+const previewHeapLimit = 40 << 20
+
 func (a *app) preview(o previewOptions) error {
 	tr, err := o.transformer()
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(previewHeapLimit))
 	}
 	format, err := publish.ParseFormat(o.format)
 	if err != nil {

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/preview")
@@ -285,5 +287,177 @@ func TestPreviewIOError(t *testing.T) {
 	err := cmd.Execute()
 	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v (exit %d), want an I/O error with exit 1", err, exitCode(err))
+	}
+}
+
+// TestMain lets the test binary stand in for the worker binary (see
+// TestPreviewHelpExamples): with WORKER_TEST_AS_MAIN=1 it runs main instead of the
+// tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("WORKER_TEST_AS_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestPreviewHelpExamples runs each example of `worker preview --help` as it is
+// printed, in a shell at the top of the repository, and checks that it outputs at
+// least one event.
+func TestPreviewHelpExamples(t *testing.T) {
+	help, _, code := runPreview(t, nil, "--help")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	_, examples, ok := strings.Cut(help, "Examples:\n")
+	if !ok {
+		t.Fatalf("no examples in\n%s", help)
+	}
+	examples, _, _ = strings.Cut(examples, "\n\n")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(exe, filepath.Join(bin, "worker")); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(examples, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		n++
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", line)
+			cmd.Dir = filepath.Join("..", "..")
+			cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "WORKER_TEST_AS_MAIN=1")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%s: %v\n%s", line, err, stderr.String())
+			}
+			if events := checkBodies(t, stdout.String()); events < 1 {
+				t.Errorf("%s\noutputs no event; stderr:\n%s", line, stderr.String())
+			}
+		})
+	}
+	if n < 2 {
+		t.Errorf("%d examples, want at least 2", n)
+	}
+}
+
+// lineWriter sends each complete line written to it on a channel.
+type lineWriter struct {
+	buf   []byte
+	lines chan string
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.lines <- string(w.buf[:i])
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// TestPreviewStreams: the first request is written as soon as it holds 1,000 events,
+// while the input is still open.
+func TestPreviewStreams(t *testing.T) {
+	pr, pw := io.Pipe()
+	out := &lineWriter{lines: make(chan string, 4)}
+	var errb bytes.Buffer
+	a := &app{stdin: pr, stdout: out, stderr: &errb}
+	cmd := a.root()
+	cmd.SetArgs([]string{"preview", "--fixed-event-name", "Purchase", "--now", previewNow})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Execute() }()
+	row := func(i int) string {
+		return fmt.Sprintf(`{"timestamp":"2025-11-24T11:00:00Z","event_id":"e%d","email":"u%d@example.com"}`+"\n", i, i)
+	}
+	go func() {
+		for i := range 1001 { // the 1,001st row closes the 1,000th event
+			if _, err := io.WriteString(pw, row(i)); err != nil {
+				return
+			}
+		}
+	}()
+	deadline := time.After(time.Minute)
+	select {
+	case line := <-out.lines:
+		if n := checkBodies(t, line); n != 1000 {
+			t.Errorf("first request holds %d events, want 1000", n)
+		}
+	case err := <-done:
+		t.Fatalf("preview ended (%v) before its input did", err)
+	case <-deadline:
+		t.Fatal("no request on stdout within a minute while the input stays open")
+	}
+	if _, err := io.WriteString(pw, row(1001)); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	select {
+	case line := <-out.lines:
+		if n := checkBodies(t, line); n != 2 {
+			t.Errorf("last request holds %d events, want 2", n)
+		}
+	case <-deadline:
+		t.Fatal("no last request")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, s := parseStderr(t, errb.String()); s.Summary.Rows != 1002 || s.Summary.Events != 1002 || s.Summary.Requests != 2 {
+		t.Errorf("summary %+v", s.Summary)
+	}
+}
+
+// TestPreviewGroupsAsPublish: consecutive rows that share an event_id are one event;
+// a later repeat of an event already output is a duplicate, whatever it carries; the
+// same event_id under another event name is another event.
+func TestPreviewGroupsAsPublish(t *testing.T) {
+	row := func(id, event, sku string) string {
+		return fmt.Sprintf(`{"timestamp":"2025-11-24T11:00:00Z","event":%q,"event_id":%q,"email":"a@example.com","content_id":%q,"price":"1","quantity":1}`+"\n", event, id, sku)
+	}
+	in := row("o-1", "Purchase", "a") + row("o-1", "Purchase", "b") + row("o-2", "Purchase", "c") +
+		row("o-1", "Purchase", "d") + row("o-2", "Purchase", "c") + row("o-1", "AddToCart", "e")
+	stdout, stderr, code := runPreview(t, []byte(in), "--now", previewNow)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	var body struct {
+		Data []struct {
+			Event      string `json:"event"`
+			EventID    string `json:"event_id"`
+			Properties struct {
+				Contents []struct {
+					ContentID string `json:"content_id"`
+				} `json:"contents"`
+			} `json:"properties"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &body); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range body.Data {
+		s := ev.Event + " " + ev.EventID
+		for _, c := range ev.Properties.Contents {
+			s += " " + c.ContentID
+		}
+		got = append(got, s)
+	}
+	want := []string{"Purchase o-1 a b", "Purchase o-2 c", "AddToCart o-1 e"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	if _, s := parseStderr(t, stderr); s.Summary.Rows != 6 || s.Summary.Events != 3 || s.Summary.Duplicates != 2 {
+		t.Errorf("summary %+v, want 6 rows, 3 events, 2 duplicates", s.Summary)
 	}
 }
