@@ -57,8 +57,8 @@ Exit status: 0 when the input was read (whatever the rows held), 2 for a bad fla
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.eventSource, "event-source", events.SourceOffline, "web or offline")
-	f.StringVar(&o.eventSourceID, "event-source-id", "", "Pixel code (web) or offline event set id, as the request carries it")
+	f.StringVar(&o.eventSource, "event-source", events.SourceOffline, strings.Join(events.Sources(), ", "))
+	f.StringVar(&o.eventSourceID, "event-source-id", "", "Pixel code (web), offline or CRM event set id, as the request carries it")
 	f.StringVar(&o.fixedEventName, "fixed-event-name", "", "event name for rows without an event column")
 	f.BoolVar(&o.limitedDataUse, "limited-data-use", false, `web only: mark events "limited_data_use": true`)
 	f.StringVar(&o.testEventCode, "test-event-code", "", "top-level test_event_code of the requests")
@@ -93,9 +93,6 @@ func (o *previewOptions) transformer() (*events.Transformer, error) {
 		TestEventCode:  o.testEventCode,
 		Now:            time.Now,
 	}
-	if o.eventSource != events.SourceWeb && o.eventSource != events.SourceOffline {
-		return nil, usageErr("--event-source %q: use web or offline", o.eventSource)
-	}
 	w, err := time.ParseDuration(o.window)
 	if err != nil || w <= 0 || w > events.DefaultWindow {
 		return nil, usageErr("--window %q: give a duration up to 672h (28 days), e.g. 168h", o.window)
@@ -112,7 +109,7 @@ func (o *previewOptions) transformer() (*events.Transformer, error) {
 	if err != nil {
 		// NewTransformer names the setting as in the config file; name the flag.
 		msg := err.Error()
-		for key, flag := range map[string]string{"phone_region": "--phone-region", "fixed_event_name": "--fixed-event-name"} {
+		for key, flag := range map[string]string{"event_source": "--event-source", "phone_region": "--phone-region", "fixed_event_name": "--fixed-event-name"} {
 			if strings.HasPrefix(msg, key) {
 				msg = flag + msg[len(key):]
 			}

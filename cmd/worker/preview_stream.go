@@ -7,6 +7,8 @@ import (
 	"hash/maphash"
 	"io"
 	"math"
+	"strconv"
+	"strings"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/publish"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
@@ -32,18 +34,23 @@ type previewer struct {
 	seed maphash.Seed
 	seen fingerprints // of the events output (event name + event_id)
 
-	sum     summary
-	keys    [8]int // events carrying each bit of events.MatchKeys
-	ignored map[string]string
+	sum      summary
+	keyNames []string // events.MatchKeyNames(): bit i of events.MatchKeys is keyNames[i]
+	keys     []int    // events carrying each key
+	ignored  map[string]string
 }
 
 func newPreviewer(tr *events.Transformer, o *previewOptions, stdout, stderr io.Writer) *previewer {
+	names := events.MatchKeyNames()
 	return &previewer{
 		tr:   tr,
 		out:  bufio.NewWriterSize(stdout, 256<<10),
 		errw: bufio.NewWriterSize(stderr, 16<<10),
 		req:  tiktokclient.Request{EventSource: o.eventSource, EventSourceID: o.eventSourceID, TestEventCode: o.testEventCode},
 		seed: maphash.MakeSeed(),
+
+		keyNames: names,
+		keys:     make([]int, len(names)),
 	}
 }
 
@@ -68,7 +75,7 @@ func (p *previewer) message(m *publish.Message) error {
 	res := &p.res
 	p.sum.Rows += res.Rows
 	for _, r := range res.Rejects {
-		p.reject(m.LineOf(r.Row), r.Reason, r.Field, r.Err)
+		p.reject(m.LineOf(r.Row), r.Reason, r.Field, inLines(r.Err, m))
 	}
 	p.sum.Duplicates += len(res.Duplicates)
 	for _, ig := range res.Ignored {
@@ -85,7 +92,7 @@ func (p *previewer) message(m *publish.Message) error {
 		}
 		p.sum.Events++
 		for b := range p.keys {
-			if ev.Keys&(1<<b) != 0 {
+			if ev.Keys.Has(1 << b) {
 				p.keys[b]++
 			}
 		}
@@ -98,6 +105,22 @@ func (p *previewer) message(m *publish.Message) error {
 		}
 	}
 	return nil
+}
+
+// inLines rewrites the transform's "row N of this message" (N counted from 0 in the
+// message), which names the bad row of an event sent whole or not at all, to the
+// input line a preview user can find it at.
+func inLines(msg string, m *publish.Message) string {
+	rest, ok := strings.CutPrefix(msg, "row ")
+	if !ok {
+		return msg
+	}
+	num, tail, ok := strings.Cut(rest, " of this message")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil || n < 0 || n >= m.Rows {
+		return msg
+	}
+	return "the row at line " + strconv.Itoa(m.LineOf(n)) + tail
 }
 
 // firstTime records the event's fingerprint and reports whether it is new.
@@ -193,24 +216,32 @@ type rejectCounts struct {
 	MalformedMessage int `json:"malformed_message"`
 }
 
-// matchKeys is the share of events carrying each identity key, 0 to 1.
+// matchKeys is the share of events carrying each match key, 0 to 1, in the order of
+// events.MatchKeyNames.
 type matchKeys struct {
-	Email      float64 `json:"email"`
-	Phone      float64 `json:"phone"`
-	ExternalID float64 `json:"external_id"`
-	IP         float64 `json:"ip"`
-	UserAgent  float64 `json:"user_agent"`
-	TTP        float64 `json:"ttp"`
-	TTCLID     float64 `json:"ttclid"`
+	names  []string
+	shares []float64
+}
+
+func (m matchKeys) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, name := range m.names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, name)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, m.shares[i], 'f', -1, 64)
+	}
+	return append(b, '}'), nil
 }
 
 func (p *previewer) matchKeys() matchKeys {
-	share := func(n int) float64 {
-		if p.sum.Events == 0 {
-			return 0
+	m := matchKeys{names: p.keyNames, shares: make([]float64, len(p.keys))}
+	for i, n := range p.keys {
+		if p.sum.Events > 0 {
+			m.shares[i] = math.Round(float64(n)/float64(p.sum.Events)*1e4) / 1e4
 		}
-		return math.Round(float64(n)/float64(p.sum.Events)*1e4) / 1e4
 	}
-	c := p.keys
-	return matchKeys{share(c[0]), share(c[1]), share(c[2]), share(c[3]), share(c[4]), share(c[5]), share(c[6])}
+	return m
 }

@@ -53,6 +53,19 @@ var goldenCases = []struct {
 	{"offline-csv-gb", "offline.csv", []string{"--fixed-event-name", "Purchase", "--phone-region", "GB", "--window", "1h"}},
 	{"web-jsonl", "web.jsonl", []string{"--event-source", "web", "--event-source-id", "CPIXEL1", "--limited-data-use", "--test-event-code", "TEST123"}},
 	{"web-jsonl-format-flag", "web.jsonl", []string{"--event-source", "web", "--format", "jsonl"}},
+	{"crm", "preview/crm.jsonl", []string{"--event-source", "crm", "--event-source-id", "7305129398742720000"}},
+	{"matching-web", "preview/matching.csv", []string{"--event-source", "web", "--event-source-id", "CPIXEL1"}},
+	{"matching-offline", "preview/matching.csv", []string{"--event-source", "offline", "--fixed-event-name", "Purchase"}},
+	{"whole-orders", "preview/orders.jsonl", []string{"--event-source-id", "7654321098765432109"}},
+}
+
+// inputPath: inputs named preview/… are this command's own test data, the others the
+// repository's sample rows.
+func inputPath(name string) string {
+	if strings.HasPrefix(name, "preview/") {
+		return filepath.Join("testdata", name)
+	}
+	return filepath.Join("..", "..", "testdata", name)
 }
 
 // TestPreviewGolden compares stdout and stderr with the golden files; run
@@ -60,7 +73,7 @@ var goldenCases = []struct {
 func TestPreviewGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			in := readFile(t, filepath.Join("..", "..", "testdata", tc.input))
+			in := readFile(t, inputPath(tc.input))
 			stdout, stderr, code := runPreview(t, in, append(tc.args, "--now", previewNow)...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
@@ -157,15 +170,17 @@ func TestPreviewRejectLines(t *testing.T) {
 			{5, "invalid_row", "event"}, {6, "invalid_row", "email"}, {7, "outside_window", "timestamp"},
 			{8, "future_timestamp", "timestamp"}, {9, "malformed_message", ""}, {12, "invalid_row", "phone"}}},
 		{"offline.json", nil, []rej{
-			{24, "invalid_row", "event"}, {25, "invalid_row", "timestamp"}, {26, "invalid_row", "content_id"}, {27, "malformed_message", ""}}},
+			{2, "invalid_row", "event"}, {13, "invalid_row", "event"}, {24, "invalid_row", "event"}, {25, "invalid_row", "timestamp"}, {26, "invalid_row", "content_id"}, {27, "malformed_message", ""}}},
 		{"offline.csv", []string{"--fixed-event-name", "Purchase"}, []rej{
 			{5, "invalid_row", "email"}, {6, "invalid_row", "price"}, {7, "invalid_row", "currency"}, {8, "malformed_message", ""}, {9, "malformed_message", ""}}},
+		{"preview/orders.jsonl", nil, []rej{{1, "invalid_row", "price"}, {2, "invalid_row", "price"}, {3, "invalid_row", "price"}}},
+		{"preview/crm.jsonl", []string{"--event-source", "crm"}, []rej{{3, "invalid_row", "lead_id"}, {4, "invalid_row", "email"}}},
 		{"web.jsonl", []string{"--event-source", "web"}, []rej{
 			{4, "invalid_row", "event"}, {5, "invalid_row", "page_url"}, {6, "invalid_row", "page_url"}, {7, "invalid_row", "ip"},
 			{8, "invalid_row", "email"}, {9, "invalid_row", "content_type"}}},
 	} {
 		t.Run(tc.input, func(t *testing.T) {
-			in := readFile(t, filepath.Join("..", "..", "testdata", tc.input))
+			in := readFile(t, inputPath(tc.input))
 			_, stderr, code := runPreview(t, in, append(tc.args, "--now", previewNow)...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
@@ -459,5 +474,26 @@ func TestPreviewGroupsAsPublish(t *testing.T) {
 	}
 	if _, s := parseStderr(t, stderr); s.Summary.Rows != 6 || s.Summary.Events != 3 || s.Summary.Duplicates != 2 {
 		t.Errorf("summary %+v, want 6 rows, 3 events, 2 duplicates", s.Summary)
+	}
+}
+
+// TestPreviewWholeOrders: an order with one bad item shows nothing of it on stdout
+// and all its rows on stderr, the good ones naming the bad row's line and field.
+func TestPreviewWholeOrders(t *testing.T) {
+	stdout, stderr, code := runPreview(t, readFile(t, inputPath("preview/orders.jsonl")), "--now", previewNow)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if strings.Contains(stdout, `"o-1"`) || !strings.Contains(stdout, `"o-2"`) {
+		t.Errorf("stdout should hold order o-2 and nothing of o-1:\n%s", stdout)
+	}
+	rejects, _ := parseStderr(t, stderr)
+	for _, r := range rejects {
+		if r.Line != 2 && !strings.Contains(r.Error, "the row at line 2") {
+			t.Errorf("line %d does not name the bad row's line: %q", r.Line, r.Error)
+		}
+	}
+	if len(rejects) != 3 {
+		t.Errorf("%d rejects, want the 3 rows of o-1", len(rejects))
 	}
 }
