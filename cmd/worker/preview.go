@@ -142,16 +142,21 @@ func (a *app) preview(o previewOptions) error {
 		return usageErr("--format: %w", err)
 	}
 	p := newPreviewer(tr, &o, a.stdout, a.stderr)
+	ahead := startPrefetch(rd, 4096)
+	defer ahead.stop()
+	var msgs []publish.Message
 	for {
-		m, err := rd.Next()
+		msgs, err = ahead.take(msgs)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return ioErr(fmt.Errorf("reading stdin: %w", err))
 		}
-		if err := p.message(&m); err != nil {
-			return ioErr(err)
+		for i := range msgs {
+			if err := p.message(&msgs[i]); err != nil {
+				return ioErr(err)
+			}
 		}
 	}
 	if err := p.finish(); err != nil {
