@@ -34,6 +34,9 @@ type previewer struct {
 	seed maphash.Seed
 	seen fingerprints // of the events output (event name + event_id)
 
+	// heapLimit, when set, is told the bytes the fingerprints take each time they grow
+	heapLimit func(fingerprints int64)
+
 	sum      summary
 	keyNames []string // events.MatchKeyNames(): bit i of events.MatchKeys is keyNames[i]
 	keys     []int    // events carrying each key
@@ -130,7 +133,12 @@ func (p *previewer) firstTime(ev *events.Event) bool {
 	h.WriteString(ev.Name)
 	h.WriteByte(0)
 	h.WriteString(ev.ID)
-	return p.seen.add(h.Sum64())
+	size := len(p.seen.slots)
+	added := p.seen.add(h.Sum64())
+	if len(p.seen.slots) != size && p.heapLimit != nil {
+		p.heapLimit(int64(len(p.seen.slots)) * 8)
+	}
+	return added
 }
 
 func (p *previewer) reject(line int, reason events.Reason, field, msg string) {
