@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
@@ -26,10 +27,10 @@ type previewer struct {
 	out  *bufio.Writer
 	errw *bufio.Writer
 
-	req    tiktokclient.Request
-	evbuf  []byte // the pending request's events, back to back
-	evEnds []int  // end of each event in evbuf
-	body   []byte
+	// Events are written straight into out: the request envelope up to the first
+	// event of the data array, events separated by commas, then the closing "]}".
+	prefix []byte
+	inReq  int // events written into the current request
 
 	seed maphash.Seed
 	seen fingerprints // of the events output (event name + event_id)
@@ -45,12 +46,14 @@ type previewer struct {
 
 func newPreviewer(tr *events.Transformer, o *previewOptions, stdout, stderr io.Writer) *previewer {
 	names := events.MatchKeyNames()
+	req := tiktokclient.Request{EventSource: o.eventSource, EventSourceID: o.eventSourceID, TestEventCode: o.testEventCode}
+	empty := req.AppendBody(nil) // {…,"data":[]}
 	return &previewer{
-		tr:   tr,
-		out:  bufio.NewWriterSize(stdout, 256<<10),
-		errw: bufio.NewWriterSize(stderr, 16<<10),
-		req:  tiktokclient.Request{EventSource: o.eventSource, EventSourceID: o.eventSourceID, TestEventCode: o.testEventCode},
-		seed: maphash.MakeSeed(),
+		tr:     tr,
+		out:    bufio.NewWriterSize(stdout, 256<<10),
+		errw:   bufio.NewWriterSize(stderr, 16<<10),
+		prefix: bytes.TrimSuffix(empty, []byte("]}")),
+		seed:   maphash.MakeSeed(),
 
 		keyNames: names,
 		keys:     make([]int, len(names)),
@@ -99,9 +102,13 @@ func (p *previewer) message(m *publish.Message) error {
 				p.keys[b]++
 			}
 		}
-		p.evbuf = append(p.evbuf, ev.JSON...)
-		p.evEnds = append(p.evEnds, len(p.evbuf))
-		if len(p.evEnds) == events.MaxEventsPerRequest {
+		if p.inReq == 0 {
+			p.out.Write(p.prefix)
+		} else {
+			p.out.WriteByte(',')
+		}
+		p.out.Write(ev.JSON)
+		if p.inReq++; p.inReq == events.MaxEventsPerRequest {
 			if err := p.flushRequest(); err != nil {
 				return err
 			}
@@ -157,24 +164,16 @@ func (p *previewer) reject(line int, reason events.Reason, field, msg string) {
 	p.errw.WriteByte('\n')
 }
 
-// flushRequest writes the pending events as one request body and flushes both
-// streams, so a reader of stdout sees each request as soon as it is complete.
+// flushRequest closes the current request and flushes both streams, so a reader of
+// stdout sees each request as soon as it is complete. A write error is sticky in
+// out, so it surfaces here.
 func (p *previewer) flushRequest() error {
-	if len(p.evEnds) == 0 {
+	if p.inReq == 0 {
 		return nil
 	}
-	p.req.Events = p.req.Events[:0]
-	start := 0
-	for _, end := range p.evEnds {
-		p.req.Events = append(p.req.Events, p.evbuf[start:end])
-		start = end
-	}
-	p.body = append(p.req.AppendBody(p.body[:0]), '\n')
-	p.evbuf, p.evEnds = p.evbuf[:0], p.evEnds[:0]
+	p.out.WriteString("]}\n")
+	p.inReq = 0
 	p.sum.Requests++
-	if _, err := p.out.Write(p.body); err != nil {
-		return fmt.Errorf("writing stdout: %w", err)
-	}
 	if err := p.out.Flush(); err != nil {
 		return fmt.Errorf("writing stdout: %w", err)
 	}
