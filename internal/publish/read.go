@@ -225,6 +225,25 @@ func ReadAll(r io.Reader, f Format) ([]Message, error) {
 	}
 }
 
+// slab hands out owned copies of small byte slices carved from 64 KiB blocks: one
+// allocation for hundreds of rows instead of one each. A block lives as long as any
+// message that points into it.
+type slab struct{ block []byte }
+
+const slabBlock = 64 << 10
+
+func (s *slab) copy(b []byte) []byte {
+	if len(b) > slabBlock/4 {
+		return append([]byte(nil), b...)
+	}
+	if cap(s.block)-len(s.block) < len(b) {
+		s.block = make([]byte, 0, slabBlock)
+	}
+	n := len(s.block)
+	s.block = append(s.block, b...)
+	return s.block[n:len(s.block):len(s.block)]
+}
+
 // recorder keeps the bytes read through it since the last forget, so that a CSV
 // record the CSV reader refuses can be passed on as it came.
 type recorder struct {

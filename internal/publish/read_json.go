@@ -24,7 +24,11 @@ const (
 const maxBroken = 1 << 20
 
 // rowParser validates one JSON value and finds a row's event_id.
-type rowParser struct{ p fastjson.Parser }
+type rowParser struct {
+	p       fastjson.Parser
+	ids     slab
+	scratch []byte
+}
 
 // object reads b as one row object: ok is false when b is not exactly one JSON
 // object. id is the event_id as the worker reads it (see eventID).
@@ -33,14 +37,14 @@ func (rp *rowParser) object(b []byte) (id []byte, ok bool) {
 	if err != nil || v.Type() != fastjson.TypeObject {
 		return nil, false
 	}
-	return eventID(v), true
+	return rp.eventID(v), true
 }
 
 // eventID is the row's event_id as the worker reads it: the first key that is
 // event_id ignoring ASCII case and surrounding spaces; a string's contents, or the
 // literal text of a number or boolean (so 42 and "42" group together); nil for
 // null, "", a nested value or no such key.
-func eventID(v *fastjson.Value) []byte {
+func (rp *rowParser) eventID(v *fastjson.Value) []byte {
 	o, _ := v.Object()
 	var id []byte
 	found := false
@@ -52,10 +56,11 @@ func eventID(v *fastjson.Value) []byte {
 		switch val.Type() {
 		case fastjson.TypeString:
 			if s := val.GetStringBytes(); len(s) > 0 {
-				id = append([]byte(nil), s...)
+				id = rp.ids.copy(s)
 			}
 		case fastjson.TypeNumber, fastjson.TypeTrue, fastjson.TypeFalse:
-			id = val.MarshalTo(nil)
+			rp.scratch = val.MarshalTo(rp.scratch[:0])
+			id = rp.ids.copy(rp.scratch)
 		}
 	})
 	return id
@@ -82,6 +87,7 @@ type jsonLines struct {
 	br   *bufio.Reader
 	line int
 	long []byte
+	rows slab
 	rp   rowParser
 }
 
@@ -101,7 +107,7 @@ func (j *jsonLines) next() (row, error) {
 		if len(b) == 0 {
 			continue // blank lines separate nothing
 		}
-		return j.parse(append([]byte(nil), b...)), nil
+		return j.parse(j.rows.copy(b)), nil
 	}
 }
 
@@ -125,7 +131,7 @@ func (j *jsonLines) parse(b []byte) row {
 	case err != nil:
 		return row{data: b, alone: true, rows: 1, line: j.line, err: errNotObjectLine}
 	case v.Type() == fastjson.TypeObject:
-		return row{data: b, id: eventID(v), line: j.line}
+		return row{data: b, id: j.rp.eventID(v), line: j.line}
 	case v.Type() == fastjson.TypeArray:
 		elems, _ := v.Array()
 		for _, e := range elems {
@@ -149,6 +155,7 @@ type jsonStream struct {
 	sep     bool // an element was read: a ',' or ']' comes next
 	done    bool
 	buf     []byte
+	rows    slab
 	rp      rowParser
 }
 
@@ -197,7 +204,7 @@ func (s *jsonStream) next() (row, error) {
 			return s.broken()
 		}
 		s.sep = s.inArray
-		data := append([]byte(nil), v...)
+		data := s.rows.copy(v)
 		if id, ok := s.rp.object(data); ok {
 			return row{data: data, id: id, line: line}, nil
 		}
