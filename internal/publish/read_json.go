@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/valyala/fastjson"
 )
 
 // The words a reject carries for JSON input; never a value of the input.
@@ -23,63 +21,6 @@ const (
 // stands for it (NATS's default maximum payload).
 const maxBroken = 1 << 20
 
-// rowParser validates one JSON value and finds a row's event_id.
-type rowParser struct {
-	p       fastjson.Parser
-	ids     slab
-	scratch []byte
-}
-
-// object reads b as one row object: ok is false when b is not exactly one JSON
-// object. id is the event_id as the worker reads it (see eventID).
-func (rp *rowParser) object(b []byte) (id []byte, ok bool) {
-	v, err := rp.p.ParseBytes(b)
-	if err != nil || v.Type() != fastjson.TypeObject {
-		return nil, false
-	}
-	return rp.eventID(v), true
-}
-
-// eventID is the row's event_id as the worker reads it: the first key that is
-// event_id ignoring ASCII case and surrounding spaces; a string's contents, or the
-// literal text of a number or boolean (so 42 and "42" group together); nil for
-// null, "", a nested value or no such key.
-func (rp *rowParser) eventID(v *fastjson.Value) []byte {
-	o, _ := v.Object()
-	var id []byte
-	found := false
-	o.Visit(func(k []byte, val *fastjson.Value) {
-		if found || !isEventIDKey(k) {
-			return
-		}
-		found = true
-		switch val.Type() {
-		case fastjson.TypeString:
-			if s := val.GetStringBytes(); len(s) > 0 {
-				id = rp.ids.copy(s)
-			}
-		case fastjson.TypeNumber, fastjson.TypeTrue, fastjson.TypeFalse:
-			rp.scratch = val.MarshalTo(rp.scratch[:0])
-			id = rp.ids.copy(rp.scratch)
-		}
-	})
-	return id
-}
-
-func isEventIDKey(k []byte) bool {
-	k = bytes.Trim(k, " \t")
-	const name = "event_id"
-	if len(k) != len(name) {
-		return false
-	}
-	for i, c := range k {
-		if c|0x20 != name[i] && !(c == '_' && name[i] == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // jsonLines reads JSON Lines: each non-blank line is a row object, or an array of
 // row objects that is a message of its own (it already is a message of many rows),
 // or else a line passed on as it came, with an Err.
@@ -88,10 +29,15 @@ type jsonLines struct {
 	line int
 	long []byte
 	rows slab
-	rp   rowParser
+	ids  slab
+	sc   rowScan
 }
 
-func newJSONLines(br *bufio.Reader) *jsonLines { return &jsonLines{br: br} }
+func newJSONLines(br *bufio.Reader) *jsonLines {
+	j := &jsonLines{br: br}
+	j.sc.ids = &j.ids
+	return j
+}
 
 func (j *jsonLines) next() (row, error) {
 	for {
@@ -126,20 +72,15 @@ func (j *jsonLines) readLine() ([]byte, error) {
 }
 
 func (j *jsonLines) parse(b []byte) row {
-	v, err := j.rp.p.ParseBytes(b)
-	switch {
-	case err != nil:
-		return row{data: b, alone: true, rows: 1, line: j.line, err: errNotObjectLine}
-	case v.Type() == fastjson.TypeObject:
-		return row{data: b, id: j.rp.eventID(v), line: j.line}
-	case v.Type() == fastjson.TypeArray:
-		elems, _ := v.Array()
-		for _, e := range elems {
-			if e.Type() != fastjson.TypeObject {
-				return row{data: b, alone: true, rows: max(len(elems), 1), line: j.line, err: errArrayLine}
-			}
+	switch shape, id, n := j.sc.scan(b); shape {
+	case shapeObject:
+		return row{data: b, id: id, line: j.line}
+	case shapeArrayOfObjects:
+		return row{data: b, alone: true, rows: n, line: j.line}
+	case shapeOther:
+		if b[0] == '[' {
+			return row{data: b, alone: true, rows: max(n, 1), line: j.line, err: errArrayLine}
 		}
-		return row{data: b, alone: true, rows: len(elems), line: j.line}
 	}
 	return row{data: b, alone: true, rows: 1, line: j.line, err: errNotObjectLine}
 }
@@ -156,10 +97,15 @@ type jsonStream struct {
 	done    bool
 	buf     []byte
 	rows    slab
-	rp      rowParser
+	ids     slab
+	sc      rowScan
 }
 
-func newJSONStream(br *bufio.Reader) *jsonStream { return &jsonStream{br: br, line: 1} }
+func newJSONStream(br *bufio.Reader) *jsonStream {
+	s := &jsonStream{br: br, line: 1}
+	s.sc.ids = &s.ids
+	return s
+}
 
 func (s *jsonStream) next() (row, error) {
 	for !s.done {
@@ -205,7 +151,7 @@ func (s *jsonStream) next() (row, error) {
 		}
 		s.sep = s.inArray
 		data := s.rows.copy(v)
-		if id, ok := s.rp.object(data); ok {
+		if shape, id, _ := s.sc.scan(data); shape == shapeObject {
 			return row{data: data, id: id, line: line}, nil
 		}
 		why := errNotObjectElem

@@ -285,3 +285,39 @@ func BenchmarkRead100k(b *testing.B) {
 		}
 	}
 }
+
+// FuzzReader: whatever the input, in every format, the reader never fails or
+// panics, lines only go forward, every message passed as rows is JSON, and one
+// without data (a JSON array cut off with nothing after it) says why.
+func FuzzReader(f *testing.F) {
+	for _, seed := range []string{
+		"{\"event_id\":\"1\"}\n{\"event_id\":1}\n[{\"a\":1}]\nnot json\n",
+		"[\n{\"event_id\":\"1\"},\n42,\n{\"event_id\":\"1\"}\n]",
+		"[{\"event_id\":\"x\\\"]\"}, {\"a\":[1,{\"b\":\"]\"}]}]",
+		"a,b\n1,2\n1,2,3\n\"x,y\n",
+		"\ufeff[]",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		for _, format := range []publish.Format{publish.FormatAuto, publish.FormatCSV, publish.FormatJSONL, publish.FormatJSON} {
+			msgs, err := publish.ReadAll(strings.NewReader(in), format)
+			if err != nil && format != publish.FormatCSV && format != publish.FormatAuto {
+				t.Fatalf("%s: %v", format, err) // only a CSV header can fail to read
+			}
+			line := 0
+			for _, m := range msgs {
+				if len(m.Data) == 0 && m.Err == "" {
+					t.Fatalf("%s: a message of %d rows without data or a reason", format, m.Rows)
+				}
+				if m.Line < line {
+					t.Fatalf("%s: line %d after line %d", format, m.Line, line)
+				}
+				line = m.Line
+				if m.Err == "" && !json.Valid(m.Data) {
+					t.Fatalf("%s: message %q passed as rows is not JSON", format, m.Data)
+				}
+			}
+		}
+	})
+}
