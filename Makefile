@@ -10,13 +10,13 @@ WORKER_IMAGE  ?= tiktok-events-worker:dev
 NATS_IMAGE    ?= tiktok-events-nats:dev
 BENCHTIME     ?= 1s
 
-.PHONY: build test lint fmt-check vet unit bench fuzz demo clean docker docker-test
+.PHONY: build test lint fmt-check vet unit deploy-check bench fuzz demo clean docker docker-test docker-cluster-test
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/worker
 
 ## test: everything CI checks — formatting, vet, the pinned linter and the race-enabled suite.
-test: fmt-check vet lint unit
+test: fmt-check vet lint unit deploy-check
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,6 +30,13 @@ lint:
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## deploy-check: the deploy/ module (its own go.mod): the Helm chart rendered and decoded
+## strictly, the NATS roles against a real server, the alert rules and the dashboard.
+deploy-check:
+	cd deploy && $(GO) vet ./...
+	cd deploy && $(GO) run $(STATICCHECK) ./...
+	cd deploy && $(GO) test -race -count=1 -timeout 10m ./...
 
 ## bench: the speed and memory figures reported in docs/performance.md.
 bench:
