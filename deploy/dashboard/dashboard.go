@@ -103,7 +103,7 @@ func Rows() []Row {
 		{Title: "Match quality", Panels: []Panel{
 			{Title: "Match-key coverage", Unit: "percentunit", Description: "Share of accepted events carrying each match key (email, phone, external_id, ip, user_agent, ttp, ttclid).",
 				Queries: []Query{{
-					Expr: fmt.Sprintf("sum by (destination, key) (rate(tiktok_worker_match_key_events_total%s[$__rate_interval])) / ignoring (key) group_left sum by (destination) (rate(tiktok_worker_events_sent_total%s[$__rate_interval]))", sel, sel),
+					Expr:   fmt.Sprintf("sum by (destination, key) (rate(tiktok_worker_match_key_events_total%s[$__rate_interval])) / ignoring (key) group_left sum by (destination) (rate(tiktok_worker_events_sent_total%s[$__rate_interval]))", sel, sel),
 					Legend: "{{destination}} {{key}}",
 				}}},
 		}},
