@@ -70,6 +70,11 @@ docker: build
 docker-test:
 	DOCKER_TESTS=1 WORKER_IMAGE=$(WORKER_IMAGE) NATS_IMAGE=$(NATS_IMAGE) $(GO) test -count=1 -timeout 15m -v ./test/docker/
 
+## docker-cluster-test: only the chaos test of deploy/compose (3 JetStream nodes, two
+## replicas): stops the rows stream's leader and a worker mid-backlog (also in docker-test).
+docker-cluster-test:
+	DOCKER_TESTS=1 WORKER_IMAGE=$(WORKER_IMAGE) NATS_IMAGE=$(NATS_IMAGE) $(GO) test -count=1 -timeout 15m -v -run TestClusterSurvivesLosingANode ./test/docker/
+
 ## compose-up: build both images FROM scratch on the host (no registry), then start
 ## docker-compose.yml with whichever Compose exists (v2 `docker compose` or v1
 ## `docker-compose`; COMPOSE=… overrides). compose-down stops it and drops its volume.

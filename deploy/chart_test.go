@@ -265,6 +265,15 @@ func TestChartRendersValidObjects(t *testing.T) {
 	}
 }
 
+func accountsConf(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("nats", "accounts.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func labelsSelect(sel, labels map[string]string) bool {
 	if len(sel) == 0 {
 		return false
@@ -368,8 +377,13 @@ func checkScaledObject(t *testing.T, r *rendered, cfg *config.Config, lagThresho
 				t.Errorf("trigger %d: %s = %q, want %q", i, k, tr.Metadata[k], v)
 			}
 		}
-		if tr.Metadata["natsServerMonitoringEndpoint"] == "" || tr.Metadata["account"] == "" {
-			t.Errorf("trigger %d lacks the monitoring endpoint or account: %v", i, tr.Metadata)
+		if tr.Metadata["natsServerMonitoringEndpoint"] == "" {
+			t.Errorf("trigger %d lacks the monitoring endpoint: %v", i, tr.Metadata)
+		}
+		// KEDA reads the consumer under this account: the one of nats/accounts.conf
+		// that holds the streams.
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(tr.Metadata["account"]) + ` \{\n    jetstream: enabled`).Match(accountsConf(t)) {
+			t.Errorf("trigger %d: account %q is not the JetStream account of nats/accounts.conf", i, tr.Metadata["account"])
 		}
 	}
 }
