@@ -163,6 +163,16 @@ func TestClusterSurvivesLosingANode(t *testing.T) {
 		t.Fatalf("docker inspect FinishedAt %q: %v", finished, err)
 	}
 	after := sb.count(t)
+	var newLeader string
+	waitFor(t, time.Now().Add(time.Minute), "a new leader of the rows stream", func() (bool, string) {
+		s, err := opJS.Stream(ctx, names.RowsStream)
+		if err != nil {
+			return false, err.Error()
+		}
+		newLeader = s.CachedInfo().Cluster.Leader
+		return newLeader != "" && newLeader != leader, "leader " + newLeader
+	})
+	elected := time.Since(leaderStopped)
 	t.Logf("stopped %s, the rows stream's leader, with %d (before) to %d (after) of %d events accepted", leader, before, after, len(valid))
 	if after >= len(valid) {
 		t.Fatalf("the backlog was delivered before the leader stopped: lower tiktok.rate_limit in deploy/compose/worker-config.yaml")
@@ -269,9 +279,9 @@ func TestClusterSurvivesLosingANode(t *testing.T) {
 		prev = at
 	}
 	t.Logf("FIGURES rows=%d valid=%d dead-lettered=%d accepted=%d repeats-dropped-by-sandbox=%d requests=%d; "+
-		"leader %s stopped → next accepted event %s later, longest pause in the minute after %s; whole run %s",
+		"leader %s stopped → next accepted event %s later, longest pause in the minute after %s, %s seen leading within %s; whole run %s",
 		clusterRows, len(valid), len(letters), len(seen), stats.Deduplicated, stats.Requests,
-		leader, gap.Round(time.Millisecond), stall.Round(time.Millisecond), elapsed.Round(time.Second))
+		leader, gap.Round(time.Millisecond), stall.Round(time.Millisecond), newLeader, elected.Round(time.Millisecond), elapsed.Round(time.Second))
 }
 
 func head(s []string) []string {
