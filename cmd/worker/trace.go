@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
@@ -80,10 +78,11 @@ Exit 0 when every id was looked up (found or not), 1 when a lookup failed.`,
 				return err
 			}
 			defer c.b.Close()
-			sent, err := a.sentLookup(ctx, c)
+			sent, closeSent, err := a.sentLookup(ctx, c, destination)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
+			defer closeSent()
 			results, cov, err := trace.Trace(ctx, c.b.JS, destination, ids, trace.Options{Names: c.names, Sent: sent, ScanDLQ: scanDLQ, ScanRows: scanRows})
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -103,28 +102,23 @@ Exit 0 when every id was looked up (found or not), 1 when a lookup failed.`,
 	return cmd
 }
 
-// sentLookup is the sent log trace reads: the one a.sent opens when set (tests),
-// else the dedup bucket of the configuration.
-func (a *app) sentLookup(ctx context.Context, c *toolConn) (trace.SentLookup, error) {
+// sentLookup is the sent log trace reads: the one a.openSent opens when set (tests),
+// else the configuration's sent log, read for this one destination (an ordered
+// consumer of its subject only; nothing is written). close stops following it.
+func (a *app) sentLookup(ctx context.Context, c *toolConn, dest string) (l trace.SentLookup, close func(), err error) {
 	if a.openSent != nil {
-		return a.openSent(ctx, c)
+		l, err := a.openSent(ctx, c)
+		return l, func() {}, err
 	}
-	return legacySent{dedup.NewKV(c.b.JS, c.cfg.Dedup.Bucket, dedup.WithTTL(c.cfg.Dedup.TTL.D()))}, nil
-}
-
-// legacySent reads the receipts of the first version's dedup bucket as sent-log
-// entries (one per id, without an event name or a record sequence).
-type legacySent struct{ s dedup.LegacyStore }
-
-func (l legacySent) Lookup(ctx context.Context, dest, id string) ([]dedup.Entry, error) {
-	r, ok, err := l.s.Lookup(ctx, dest, id)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, nil // nothing was ever accepted on this server
+	log, err := dedup.OpenSentLog(ctx, c.b.JS, c.names, []string{dest})
+	if err != nil {
+		return nil, nil, err
 	}
-	if err != nil || !ok {
-		return nil, err
+	if err := log.WaitCaughtUp(ctx); err != nil {
+		log.Close()
+		return nil, nil, fmt.Errorf("reading the sent log: %w", err)
 	}
-	return []dedup.Entry{{AcceptedAt: r.AcceptedAt, RequestID: r.RequestID}}, nil
+	return log, log.Close, nil
 }
 
 func printTraceJSON(out io.Writer, results []trace.Result, cov trace.Coverage) error {
