@@ -26,7 +26,7 @@ type toolEnv struct {
 	config string
 }
 
-func newToolEnv(t *testing.T, ensure bool) toolEnv {
+func newToolEnv(t testing.TB, ensure bool) toolEnv {
 	t.Helper()
 	t.Setenv("NATS_URL", "") // the config file decides, whatever the developer's shell says
 	s := natstest.RunServer(t)
@@ -47,7 +47,7 @@ func newToolEnv(t *testing.T, ensure bool) toolEnv {
 }
 
 // runWorker runs the CLI with args and returns its stdout, stderr and exit code.
-func runWorker(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+func runWorker(t testing.TB, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -38,13 +39,16 @@ func (a *app) traceCmd() *cobra.Command {
   unknown        none of these
 
 An id can be in several places (sent, and a re-published copy waiting). trace only
-reads, and it is bounded so that it answers in well under a second however much is
-remembered: the sent log is an indexed lookup per id; the DLQ is read from its newest
---scan-dlq letters on (the destination's subject only, ~50,000 letters a second); the
-rows stream is read from the oldest waiting message on, at most --scan-rows messages of
-the destination, one get each without a consumer (~10,000 a second). The output says
-how much of each it read; raise a bound when it says an older letter or a later
-message was not read.
+reads, and every read is bounded, the three at once:
+
+  sent log   the destination's records are read into the same index the workers keep
+             (about a second for 1,000,000 remembered events), then one lookup per id
+  DLQ        the newest --scan-dlq letters (default 10,000), destination's subject only
+  rows       from the oldest waiting message on, at most --scan-rows messages of the
+             destination (default 2,000), one get each: no consumer is created
+
+The last line says how much of each it read; raise a bound when it says an older
+letter or a later message was not read.
 
 JetStream counts deliveries per consumer and tells a message's count only to the
 consumer receiving it: trace reports delivered (awaiting ack) or not yet delivered,
@@ -104,7 +108,9 @@ Exit 0 when every id was looked up (found or not), 1 when a lookup failed.`,
 
 // sentLookup is the sent log trace reads: the one a.openSent opens when set (tests),
 // else the configuration's sent log, read for this one destination (an ordered
-// consumer of its subject only; nothing is written). close stops following it.
+// consumer of its subject only; nothing is written). It catches up in the background
+// while trace reads the DLQ and the rows stream; its first Lookup waits for that.
+// close stops following it.
 func (a *app) sentLookup(ctx context.Context, c *toolConn, dest string) (l trace.SentLookup, close func(), err error) {
 	if a.openSent != nil {
 		l, err := a.openSent(ctx, c)
@@ -114,11 +120,26 @@ func (a *app) sentLookup(ctx context.Context, c *toolConn, dest string) (l trace
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := log.WaitCaughtUp(ctx); err != nil {
-		log.Close()
-		return nil, nil, fmt.Errorf("reading the sent log: %w", err)
+	return &caughtUp{log: log}, log.Close, nil
+}
+
+// caughtUp is a sent log whose lookups wait until it has read every record.
+type caughtUp struct {
+	log  *dedup.SentLog
+	once sync.Once
+	err  error
+}
+
+func (c *caughtUp) Lookup(ctx context.Context, dest, id string) ([]dedup.Entry, error) {
+	c.once.Do(func() {
+		if err := c.log.WaitCaughtUp(ctx); err != nil {
+			c.err = fmt.Errorf("reading the sent log: %w", err)
+		}
+	})
+	if c.err != nil {
+		return nil, c.err
 	}
-	return log, log.Close, nil
+	return c.log.Lookup(ctx, dest, id)
 }
 
 func printTraceJSON(out io.Writer, results []trace.Result, cov trace.Coverage) error {

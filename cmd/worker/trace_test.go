@@ -17,10 +17,10 @@ import (
 )
 
 // traceEnv is a JetStream server with the topology of one destination "stores" (rows
-// stream, its durable consumer, DLQ, dedup bucket), a config naming it, and events
-// in each place an id can be:
+// stream, its durable consumer, DLQ, sent log), a config naming it, and events in
+// each place an id can be:
 //
-//	sent-1     accepted by TikTok (a receipt in the dedup bucket)
+//	sent-1     accepted by TikTok (a record in the sent log)
 //	dead-1     dead-lettered (invalid_row, DLQ seq 1)
 //	wait-1     waiting, delivered to the consumer and not acked
 //	wait-2     waiting twice, not yet delivered (an order of two line items, then a copy)
@@ -44,13 +44,20 @@ func newTraceEnv(t *testing.T) traceEnv {
 	writeFile(t, cfgPath, "nats:\n  url: "+natsURL(t, env)+"\n"+storesDestination)
 	te := traceEnv{toolEnv: env, cfg: cfgPath, accepted: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)}
 
-	store := dedup.NewKV(env.js, env.names.DedupBucket)
-	if err := store.Mark(ctx, "stores", []dedup.Receipt{
-		{EventID: "sent-1", AcceptedAt: te.accepted, RequestID: "req-sent-1"},
-		{EventID: "both-1", AcceptedAt: te.accepted, RequestID: "req-both-1"},
-	}); err != nil {
+	// Two requests TikTok accepted, in the sent log as the worker appends them.
+	sent, err := dedup.OpenSentLog(ctx, env.js, env.names, []string{"stores"})
+	if err != nil {
 		t.Fatal(err)
 	}
+	for _, rec := range []dedup.Record{
+		{Destination: "stores", AcceptedAt: te.accepted, RequestID: "req-sent-1", Events: []dedup.Key{{Event: "Purchase", ID: "sent-1"}}},
+		{Destination: "stores", AcceptedAt: te.accepted, RequestID: "req-both-1", Events: []dedup.Key{{Event: "Purchase", ID: "both-1"}}},
+	} {
+		if err := sent.Append(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent.Close()
 	if err := dlq.NewPublisher(env.js, env.names).Publish(ctx, []dlq.Letter{{
 		Destination: "stores", Reason: dlq.ReasonInvalidRow, Error: "phone: is not a possible number", Field: "phone",
 		Body: []byte(`{"event_id":"dead-1","phone":"` + hashedEmail + `"}`), SourceSubject: "tiktok.rows.stores", SourceSeq: 1, Attempts: 1,
@@ -120,7 +127,8 @@ func TestTraceEveryPlace(t *testing.T) {
 		check  func(traceLine) bool
 	}{
 		{"sent-1", "[sent]", func(l traceLine) bool {
-			return len(l.Sent) == 1 && l.Sent[0].RequestID == "req-sent-1" && l.Sent[0].AcceptedAt.Equal(te.accepted)
+			return len(l.Sent) == 1 && l.Sent[0].RequestID == "req-sent-1" && l.Sent[0].AcceptedAt.Equal(te.accepted) &&
+				l.Sent[0].Event == "Purchase" && l.Sent[0].Seq == 1
 		}},
 		{"dead-1", "[dead_lettered]", func(l traceLine) bool {
 			d := l.DeadLettered
@@ -162,7 +170,7 @@ func TestTraceEveryPlace(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{
-		"sent-1     sent           accepted 2026-11-30T08:00:00Z, TikTok request id req-sent-1",
+		"sent-1     sent           Purchase accepted 2026-11-30T08:00:00Z, TikTok request id req-sent-1 (sent log record 1)",
 		"dead-1     dead-lettered  invalid_row at 2026-11-30T08:00:00Z, DLQ seq 1: phone: is not a possible number",
 		"wait-1     waiting        1 copy in tiktok.rows.stores: seq 1 (1 rows, published ",
 		", delivered, awaiting ack); the consumer is redelivering 0 messages",
@@ -225,7 +233,7 @@ func TestTraceSentLog(t *testing.T) {
 	}
 	for _, want := range []string{
 		"log-1   sent     Purchase accepted 2026-11-30T08:00:00Z, TikTok request id req-log-1 (sent log record 1)",
-		"sent-1  unknown", // the KV receipt is not in this sent log
+		"sent-1  unknown", // in the server's sent log, not in this one
 	} {
 		if !strings.Contains(squash(out.String()), squash(want)) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

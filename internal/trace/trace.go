@@ -2,7 +2,9 @@ package trace
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,13 +19,14 @@ type SentLookup interface {
 	Lookup(ctx context.Context, dest, id string) ([]dedup.Entry, error)
 }
 
-// Bounds of one trace's reads. Measured on a loaded 2-core machine, the DLQ is read at
-// ~50,000 letters a second (a consumer streams them) and the rows stream at ~10,000
-// messages a second (one get each: a work-queue stream takes no second consumer):
-// together well under a second.
+// Bounds of one trace's reads. The DLQ is read by a consumer that streams letters
+// (tens of thousands a second), the rows stream one get per message (~10,000 a second
+// on a loaded 2-core machine: a work-queue stream takes no second consumer). With these
+// bounds, the scans take less time than the sent log's catch-up, which they overlap
+// (BenchmarkTraceCommand in cmd/worker).
 const (
-	DefaultScanDLQ  = 20_000
-	DefaultScanRows = 5_000
+	DefaultScanDLQ  = 10_000
+	DefaultScanRows = 2_000
 )
 
 // Places an event id can be.
@@ -111,36 +114,52 @@ func Trace(ctx context.Context, js jetstream.JetStream, dest string, ids []strin
 		results[i] = Result{EventID: id, Destination: dest}
 	}
 	cov := Coverage{SentLog: o.Sent != nil}
+	// The three reads are independent: run at once, a trace takes as long as the
+	// slowest (usually the sent log's catch-up), not their sum.
+	var (
+		wg                       sync.WaitGroup
+		sentErr, dlqErr, rowsErr error
+		sent                     = make([][]dedup.Entry, len(ids))
+		found                    dlq.Found
+		waiting                  map[string]*Waiting
+		rowsCov                  Coverage
+	)
 	if o.Sent != nil {
-		for i, id := range ids {
-			entries, err := o.Sent.Lookup(ctx, dest, id)
-			if err != nil {
-				return nil, cov, fmt.Errorf("trace: the sent log's lookup of an event id of %s: %w", dest, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, id := range ids {
+				if sent[i], sentErr = o.Sent.Lookup(ctx, dest, id); sentErr != nil {
+					sentErr = fmt.Errorf("the sent log's lookup of an event id of %s: %w", dest, sentErr)
+					return
+				}
 			}
-			for _, e := range entries {
-				results[i].Sent = append(results[i].Sent, Sent{Event: e.Event, AcceptedAt: e.AcceptedAt.UTC(), RequestID: e.RequestID, Seq: e.Seq})
-			}
-		}
+		}()
 	}
-
-	found, err := dlq.Find(ctx, js, o.Names, dest, ids, o.ScanDLQ)
-	if err != nil {
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		found, dlqErr = dlq.Find(ctx, js, o.Names, dest, ids, o.ScanDLQ)
+	}()
+	go func() {
+		defer wg.Done()
+		waiting, rowsErr = findWaiting(ctx, js, o.Names, dest, ids, o.ScanRows, &rowsCov)
+	}()
+	wg.Wait()
+	if err := errors.Join(sentErr, dlqErr, rowsErr); err != nil {
 		return nil, cov, fmt.Errorf("trace: %w", err)
 	}
 	cov.DLQScanned, cov.DLQComplete = found.Scanned, found.Complete
+	cov.RowsScanned, cov.RowsWaiting, cov.RowsComplete = rowsCov.RowsScanned, rowsCov.RowsWaiting, rowsCov.RowsComplete
 	for i, id := range ids {
+		for _, e := range sent[i] {
+			results[i].Sent = append(results[i].Sent, Sent{Event: e.Event, AcceptedAt: e.AcceptedAt.UTC(), RequestID: e.RequestID, Seq: e.Seq})
+		}
 		for _, e := range found.Letters[id] {
 			results[i].DeadLettered = append(results[i].DeadLettered, Letter{
 				Seq: e.Seq, Reason: e.Reason, Error: e.Error, Field: e.Field, Code: e.TikTokCode, FailedAt: e.FailedAt,
 			})
 		}
-	}
-
-	waiting, err := findWaiting(ctx, js, o.Names, dest, ids, o.ScanRows, &cov)
-	if err != nil {
-		return nil, cov, fmt.Errorf("trace: %w", err)
-	}
-	for i, id := range ids {
 		results[i].Waiting = waiting[id]
 	}
 	for i := range results {
