@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
-	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/publish"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
 )
@@ -27,7 +24,7 @@ const progressEvery = 10 * time.Second
 
 func (a *app) publishCmd() *cobra.Command {
 	var (
-		configPath  string
+		tf          toolFlags
 		destination string
 		format      string
 		maxPending  int
@@ -37,14 +34,22 @@ func (a *app) publishCmd() *cobra.Command {
 		Short: "Publish a CSV or JSON Lines file of rows to a destination",
 		Long: `Publish a file of rows to <prefix>.rows.<destination>, the way upstream jobs should.
 
-FILE is CSV with a header line, or JSON Lines (one object per line); "-" reads stdin.
-The format comes from the extension (.csv, .jsonl, .ndjson), else from the first byte;
---format forces it. A CSV row becomes a JSON object of strings (empty cells omitted).
+FILE is CSV with a header line, JSON Lines (one object per line) or a JSON array of
+objects; "-" reads stdin. The format comes from the extension (.csv, .jsonl, .ndjson,
+.json), else from the first byte; --format forces it. ` + "`worker preview`" + ` reads files the
+same way. A CSV row becomes a JSON object of strings (empty cells omitted).
 Consecutive rows that share an event_id (the line items of one order) go in one message
 as a JSON array; every other row is a message of its own.
 
-A JSON Lines line that is not valid JSON is published as it is: the worker dead-letters
-it as malformed_message, where ` + "`worker dlq ls`" + ` shows it. Nothing is dropped.
+A JSON Lines line that is not valid JSON, or a CSV record with another number of
+fields than the header, is published as it is (and named on stderr by its line): the
+worker dead-letters it as malformed_message, where ` + "`worker dlq ls`" + ` shows it. Nothing
+is dropped.
+
+NATS is the one of --config (nats.url), else NATS_URL; with neither, publish refuses
+to run unless --embedded asks for the embedded store under ./data, so that rows never
+land silently in a store no worker reads. With --config, the destination must be one
+of the configuration's (exit 2 otherwise).
 
 When the rows stream does not exist yet (a fresh ./data, a new NATS server), publish
 creates the streams, buckets and consumers of the configuration first, as ` + "`worker run`" + `
@@ -52,19 +57,27 @@ would; an existing topology is left as it is.
 
 Publishes are asynchronous, and every one is acknowledged by JetStream before the
 summary. The exit code is 1 when any publish failed, with the count in the summary.`,
-		Example: `  worker publish orders.csv --destination stores
+		Example: `  worker publish orders.csv --destination stores --config worker.yaml
+  NATS_URL=nats://127.0.0.1:4222 worker publish orders.csv --destination stores
   zcat events.jsonl.gz | worker publish - --destination web --config worker.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if destination == "" {
 				return fmt.Errorf("--destination is required: the name of a destination (its rows go to <prefix>.rows.<name>)")
 			}
-			if strings.ContainsAny(destination, ".*> \t") {
-				return fmt.Errorf("--destination %q: a destination name is one subject token (no dots, spaces or wildcards)", destination)
+			if !broker.ValidDestination(destination) {
+				return fmt.Errorf("--destination %q: a destination name is one subject token of letters, digits, - and _ (no dots, spaces or wildcards)", destination)
 			}
 			f, err := publish.ParseFormat(format)
 			if err != nil {
 				return fmt.Errorf("--format: %w", err)
+			}
+			cfg, err := a.loadTool(cmd, tf)
+			if err != nil {
+				return err
+			}
+			if err := checkConfiguredDestination(cfg, "--destination", destination); err != nil {
+				return err
 			}
 			name := args[0]
 			var in io.Reader = a.stdin
@@ -79,18 +92,11 @@ summary. The exit code is 1 when any publish failed, with the count in the summa
 					f = publish.FormatOf(name)
 				}
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			c, err := a.toolConnect(ctx, configPath)
+			ctx, c, err := a.connectTool(cmd, cfg)
 			if err != nil {
-				return &exitError{code: 1, err: err}
+				return err
 			}
 			defer c.b.Close()
-			if len(c.cfg.Destinations) > 0 && !slices.ContainsFunc(c.cfg.Destinations, func(d config.Destination) bool { return d.Name == destination }) {
-				fmt.Fprintf(a.stderr, "warning: destination %q is not in the configuration: no worker will consume %s\n", destination, c.names.RowsSubject(destination))
-			}
 			if err := a.ensureRows(ctx, c); err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -98,9 +104,9 @@ summary. The exit code is 1 when any publish failed, with the count in the summa
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&configPath, "config", "", "YAML configuration `FILE` (for NATS and the subject prefix); default: an embedded server under ./data")
+	tf.register(cmd)
 	fl.StringVar(&destination, "destination", "", "destination `NAME`: rows go to <prefix>.rows.NAME (required)")
-	fl.StringVar(&format, "format", "auto", "input format: auto, csv or jsonl")
+	fl.StringVar(&format, "format", "auto", "input format: auto, csv, jsonl or json")
 	fl.IntVar(&maxPending, "max-pending", publish.DefaultMaxPending, "publishes awaiting their ack at once")
 	return cmd
 }
@@ -137,7 +143,7 @@ func (a *app) publishFile(ctx context.Context, js jetstream.JetStream, subject s
 		return &exitError{code: 1, err: err}
 	}
 	progress, finish := a.publishProgress(subject)
-	sum, err := publish.Publish(ctx, js, subject, rd, publish.WithMaxPending(maxPending), publish.WithProgress(progress))
+	sum, err := publish.Publish(ctx, js, subject, warnUnreadable{rd, a.stderr}, publish.WithMaxPending(maxPending), publish.WithProgress(progress))
 	finish()
 	if err != nil && sum.Messages == 0 {
 		return &exitError{code: 1, err: err} // nothing was sent: the error says it all
@@ -148,6 +154,21 @@ func (a *app) publishFile(ctx context.Context, js jetstream.JetStream, subject s
 		return &exitError{code: 1, err: err}
 	}
 	return nil
+}
+
+// warnUnreadable names on stderr each record the reader passes on as it came, by
+// its line and what is wrong, never its values.
+type warnUnreadable struct {
+	src publish.Source
+	w   io.Writer
+}
+
+func (s warnUnreadable) Next() (publish.Message, error) {
+	m, err := s.src.Next()
+	if err == nil && m.Err != "" {
+		fmt.Fprintf(s.w, "line %d: %s; published as it is: the worker dead-letters it as malformed_message\n", m.Line, m.Err)
+	}
+	return m, err
 }
 
 // publishProgress shows a progress bar with a rate when stderr is a terminal, and a

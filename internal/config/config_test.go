@@ -334,10 +334,11 @@ func TestValidationErrors(t *testing.T) {
 		{"name duplicate", dest(offline) + "  - name: stores\n" + offline, "destinations[1].name", "stores", "destinations[0] has the same name"},
 		{"advertiser missing", dest("    event_source: offline\n    event_source_id: \"2\"\n"), "destinations[0].advertiser_id", "stores", "required"},
 		{"advertiser digits", dest("    advertiser_id: adv-1\n    event_source: offline\n    event_source_id: \"2\"\n"), "destinations[0].advertiser_id", "stores", "digits only"},
-		{"event source missing", dest("    advertiser_id: \"1\"\n    event_source_id: \"2\"\n"), "destinations[0].event_source", "stores", "required: offline or web"},
+		{"event source missing", dest("    advertiser_id: \"1\"\n    event_source_id: \"2\"\n"), "destinations[0].event_source", "stores", "required: offline, web or crm"},
 		{"event source bad", dest("    advertiser_id: \"1\"\n    event_source: app\n    event_source_id: \"2\"\n"), "destinations[0].event_source", "stores", `"app" is not an event source`},
 		{"event source id missing", dest("    advertiser_id: \"1\"\n    event_source: web\n"), "destinations[0].event_source_id", "stores", "required"},
 		{"offline id digits", dest("    advertiser_id: \"1\"\n    event_source: offline\n    event_source_id: C4AB\n"), "destinations[0].event_source_id", "stores", "digits only"},
+		{"crm id digits", dest("    advertiser_id: \"1\"\n    event_source: crm\n    event_source_id: C4AB\n"), "destinations[0].event_source_id", "stores", "CRM event set id"},
 		{"pixel code", dest("    advertiser_id: \"1\"\n    event_source: web\n    event_source_id: C4-AB\n"), "destinations[0].event_source_id", "stores", "Pixel code"},
 		{"fixed event name spaces", dest(offline + "    fixed_event_name: \" Purchase\"\n"), "destinations[0].fixed_event_name", "stores", "spaces"},
 		{"fixed event name not standard (offline)", dest(offline + "    fixed_event_name: MyEvent\n"), "destinations[0].fixed_event_name", "stores", "standard event name"},
@@ -561,11 +562,22 @@ destinations:
     event_source: web
     event_source_id: P1
     auto_tracking: true
+  - name: leads
+    advertiser_id: "1"
+    event_source: crm
+    event_source_id: "3"
+    limited_data_use: true
+    auto_tracking: true
 `, nil)
+	if d := c.Destinations[2]; d.EventSource != "crm" || d.EventSourceID != "3" {
+		t.Errorf("crm destination parsed as %+v", d)
+	}
 	got := strings.Join(c.Warnings(), "\n")
 	for _, want := range []string{
 		"destinations[0] (stores): limited_data_use: only applies to web events",
 		"destinations[1] (shop): auto_tracking: only applies to offline event sets",
+		"destinations[2] (leads): limited_data_use: only applies to web events; ignored for this crm destination",
+		"destinations[2] (leads): auto_tracking: only applies to offline event sets; ignored for this crm destination",
 		"delivery.max_ack_pending: 1000 is less than",
 	} {
 		if !strings.Contains(got, want) {

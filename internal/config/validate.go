@@ -79,6 +79,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 		{"NATS_CREDS", "nats.creds_file", &c.NATS.CredsFile},
 		{"NATS_NKEY", "nats.nkey_file", &c.NATS.NKeyFile},
 		{"TIKTOK_API_BASE", "tiktok.api_base", &c.TikTok.APIBase},
+		{"WORKER_HTTP_LISTEN", "http.listen", &c.HTTP.Listen},
 	} {
 		if v := strings.TrimSpace(getenv(o.env)); v != "" {
 			*o.dst = v
@@ -110,14 +111,26 @@ func (c *Config) resolveSecrets(getenv func(string) string) []error {
 				errs = append(errs, c.fieldError(s.fileKey, "", "cannot read the secret file: %v", err))
 				continue
 			}
-			v := strings.TrimSpace(string(b))
+			v, bad := secretValue(string(b))
+			if bad != "" {
+				errs = append(errs, c.fieldError(s.fileKey, "", "the secret file %s %s", s.file, bad))
+				continue
+			}
 			if v == "" {
 				errs = append(errs, c.fieldError(s.fileKey, "", "the secret file %s is empty", s.file))
 				continue
 			}
+			if w := secretFileWarning(s.fileKey, s.file); w != "" {
+				c.warnings = append(c.warnings, w)
+			}
 			*s.dst = v
 		case envNameRE.MatchString(s.env):
-			*s.dst = strings.TrimSpace(getenv(s.env))
+			v, bad := secretValue(getenv(s.env))
+			if bad != "" {
+				errs = append(errs, c.fieldError(s.envKey, "", "the variable %s %s", s.env, bad))
+				continue
+			}
+			*s.dst = v
 		}
 	}
 	return errs
@@ -187,14 +200,14 @@ func (c *Config) CheckRun() error {
 // Warnings lists settings that are accepted but have no effect or a likely unwanted
 // one; run logs each once at start.
 func (c *Config) Warnings() []string {
-	var w []string
+	w := append([]string(nil), c.warnings...)
 	for i, d := range c.Destinations {
 		at := (&FieldError{Key: fmt.Sprintf("destinations[%d]", i), Destination: d.Name}).prefix()
-		if d.EventSource == "offline" && d.LimitedDataUse {
-			w = append(w, at+"limited_data_use: only applies to web events; ignored for an offline destination")
+		if d.EventSource != events.SourceWeb && d.EventSource != "" && d.LimitedDataUse {
+			w = append(w, at+"limited_data_use: only applies to web events; ignored for this "+d.EventSource+" destination")
 		}
-		if d.EventSource == "web" && d.AutoTracking {
-			w = append(w, at+"auto_tracking: only applies to offline event sets; ignored for a web destination")
+		if d.EventSource != events.SourceOffline && d.EventSource != "" && d.AutoTracking {
+			w = append(w, at+"auto_tracking: only applies to offline event sets; ignored for this "+d.EventSource+" destination")
 		}
 	}
 	dl := c.Delivery
@@ -293,13 +306,32 @@ func httpURLOK(s string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && u.RawQuery == ""
 }
 
+// insecureRemote reports whether s (a valid http(s) URL) is plain http:// to a host
+// other than localhost or a loopback address.
+func insecureRemote(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
+
 func (v *validator) tiktok() {
 	t := v.c.TikTok
 	if !httpURLOK(t.APIBase) {
 		v.fail("tiktok.api_base", "", "is not an http(s) URL like https://business-api.tiktok.com (no query, no user)")
+	} else if !t.AllowInsecureHTTP && insecureRemote(t.APIBase) {
+		v.fail("tiktok.api_base", "", "plain http:// to a host that is not loopback would send the access token unencrypted: use https://, or set tiktok.allow_insecure_http: true for a sandbox on a private network")
 	}
 	if t.TokenURL != "" && !httpURLOK(t.TokenURL) {
 		v.fail("tiktok.token_url", "", "is not an http(s) URL (no query, no user)")
+	} else if t.TokenURL != "" && !t.AllowInsecureHTTP && insecureRemote(t.TokenURL) {
+		v.fail("tiktok.token_url", "", "plain http:// to a host that is not loopback would send the app secret unencrypted: use https://, or set tiktok.allow_insecure_http: true for a sandbox on a private network")
 	}
 	for _, e := range []struct{ key, val string }{
 		{"tiktok.access_token_env", t.AccessTokenEnv},
@@ -388,16 +420,18 @@ func (v *validator) destination(i int, seen map[string]int) {
 	}
 	switch d.EventSource {
 	case "":
-		v.fail(key("event_source"), name, "required: offline or web")
-	case "offline", "web":
+		v.fail(key("event_source"), name, "required: offline, web or crm")
+	case events.SourceOffline, events.SourceWeb, events.SourceCRM:
 	default:
-		v.fail(key("event_source"), name, "%q is not an event source: want offline or web", clip(d.EventSource))
+		v.fail(key("event_source"), name, "%q is not an event source: want offline, web or crm", clip(d.EventSource))
 	}
 	switch {
 	case d.EventSourceID == "":
-		v.fail(key("event_source_id"), name, "required: the offline event set id (offline) or the Pixel code (web)")
-	case d.EventSource == "offline" && !digitsRE.MatchString(d.EventSourceID):
+		v.fail(key("event_source_id"), name, "required: the offline event set id (offline), the Pixel code (web) or the CRM event set id (crm)")
+	case d.EventSource == events.SourceOffline && !digitsRE.MatchString(d.EventSourceID):
 		v.fail(key("event_source_id"), name, "must be the offline event set id (digits only) for an offline destination")
+	case d.EventSource == events.SourceCRM && !digitsRE.MatchString(d.EventSourceID):
+		v.fail(key("event_source_id"), name, "must be the CRM event set id (digits only) for a crm destination")
 	case d.EventSource == "web" && !pixelCodeRE.MatchString(d.EventSourceID):
 		v.fail(key("event_source_id"), name, "must be the Pixel code (letters and digits, like C4ABCDEFGH1234567890) for a web destination")
 	}
@@ -429,7 +463,7 @@ func checkEventName(source, name string) string {
 	if strings.TrimSpace(name) != name {
 		return "has spaces around it: event names are case-sensitive and sent as written"
 	}
-	if source != events.SourceWeb && source != events.SourceOffline {
+	if source != events.SourceWeb && source != events.SourceOffline && source != events.SourceCRM {
 		return "" // event_source is reported on its own
 	}
 	_, err := events.NewTransformer(events.Config{EventSource: source, FixedEventName: name})

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,13 +24,14 @@ import (
 // The zero-config server accepts these: a default token, one advertiser with one
 // Pixel and one offline event set, and one OAuth app with a refresh token.
 const (
-	DefaultToken        = "sandbox-token"
-	DefaultAdvertiserID = "7654321098765432109"
-	DefaultPixelCode    = "CSANDBOXPIXEL0000001"
-	DefaultEventSetID   = "7654321098765432109"
-	DefaultAppID        = "sandbox-app"
-	DefaultAppSecret    = "sandbox-app-secret"
-	DefaultRefreshToken = "sandbox-refresh-token"
+	DefaultToken         = "sandbox-token"
+	DefaultAdvertiserID  = "7654321098765432109"
+	DefaultPixelCode     = "CSANDBOXPIXEL0000001"
+	DefaultEventSetID    = "7654321098765432109"
+	DefaultCRMEventSetID = "7654321098765432110"
+	DefaultAppID         = "sandbox-app"
+	DefaultAppSecret     = "sandbox-app-secret"
+	DefaultRefreshToken  = "sandbox-refresh-token"
 )
 
 // Limits the server enforces as TikTok does.
@@ -43,6 +47,7 @@ const (
 	PixelListPath      = "/open_api/v1.3/pixel/list/"
 	OfflineGetPath     = "/open_api/v1.3/offline/get/"
 	OfflineUpdatePath  = "/open_api/v1.3/offline/update/"
+	CRMListPath        = "/open_api/v1.3/crm/list/"
 	RefreshPath        = "/open_api/v1.3/oauth2/refresh_token/"
 	// Read-only JSON views for demos and manual tests (no token needed).
 	AcceptedPath = "/sandbox/accepted"
@@ -103,6 +108,7 @@ type Stats struct {
 type advertiser struct {
 	pixels map[string]bool
 	sets   map[string]bool // value: auto_tracking
+	crm    map[string]bool // CRM event sets
 }
 
 type app struct {
@@ -113,6 +119,9 @@ type app struct {
 type fault struct {
 	code       int // TikTok code, or HTTP status when < 600
 	retryAfter time.Duration
+	partial    bool   // PartialNext: validate and record, answer 20001 listing failed
+	failed     []int  // the events (by index in data) not taken
+	message    string // TikTok's message, when not the code's usual one
 }
 
 // Server is a stand-in for the TikTok Events API, safe for concurrent use.
@@ -186,15 +195,16 @@ func WithMaxRecorded(n int) Option { return func(s *Server) { s.maxRecorded = n 
 // call Start.
 func New(opts ...Option) *Server {
 	s := &Server{
-		closed:      make(chan struct{}),
-		now:         time.Now,
-		tokens:      map[string]bool{DefaultToken: true},
-		advertisers: map[string]*advertiser{DefaultAdvertiserID: {pixels: map[string]bool{DefaultPixelCode: true}, sets: map[string]bool{DefaultEventSetID: false}}},
-		apps:        map[string]*app{DefaultAppID: {secret: DefaultAppSecret, refresh: map[string]bool{DefaultRefreshToken: true}}},
-		poison:      map[string]bool{},
-		rng:         rand.New(rand.NewPCG(1, 2)),
-		dedup:       map[string]time.Time{},
-		codes:       map[int]int{},
+		closed: make(chan struct{}),
+		now:    time.Now,
+		tokens: map[string]bool{DefaultToken: true},
+		advertisers: map[string]*advertiser{DefaultAdvertiserID: {pixels: map[string]bool{DefaultPixelCode: true},
+			sets: map[string]bool{DefaultEventSetID: false}, crm: map[string]bool{DefaultCRMEventSetID: true}}},
+		apps:   map[string]*app{DefaultAppID: {secret: DefaultAppSecret, refresh: map[string]bool{DefaultRefreshToken: true}}},
+		poison: map[string]bool{},
+		rng:    rand.New(rand.NewPCG(1, 2)),
+		dedup:  map[string]time.Time{},
+		codes:  map[int]int{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -242,7 +252,7 @@ func (s *Server) AddAdvertiser(id string) {
 func (s *Server) advertiserLocked(id string) *advertiser {
 	a := s.advertisers[id]
 	if a == nil {
-		a = &advertiser{pixels: map[string]bool{}, sets: map[string]bool{}}
+		a = &advertiser{pixels: map[string]bool{}, sets: map[string]bool{}, crm: map[string]bool{}}
 		s.advertisers[id] = a
 	}
 	return a
@@ -263,6 +273,14 @@ func (s *Server) AddOfflineEventSet(advertiserID, id string) {
 	if _, ok := a.sets[id]; !ok {
 		a.sets[id] = false
 	}
+}
+
+// AddCRMEventSet adds a CRM event set (event_source crm) to an advertiser, adding
+// the advertiser.
+func (s *Server) AddCRMEventSet(advertiserID, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advertiserLocked(advertiserID).crm[id] = true
 }
 
 // AutoTracking reports whether offline/update turned auto_tracking on for a set.
@@ -295,12 +313,36 @@ func (s *Server) AddApp(appID, secret, refreshToken string) {
 // HTTP status (500, 503, 429).
 func (s *Server) FailNext(n, code int) { s.FailNextRetryAfter(n, code, 0) }
 
+// FailNextWith answers the next n /event/track/ requests with a TikTok code and
+// message, such as 40002 with "Invalid value for test_event_code." (an envelope
+// field TikTok refused).
+func (s *Server) FailNextWith(n, code int, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, fault{code: code, message: message})
+	}
+}
+
 // FailNextRetryAfter is FailNext with a Retry-After header on each answer.
 func (s *Server) FailNextRetryAfter(n, code int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
 		s.faults = append(s.faults, fault{code: code, retryAfter: retryAfter})
+	}
+}
+
+// PartialNext answers the next n valid /event/track/ requests with code 20001
+// (partial success): the events at the failed indexes of data are not taken, and
+// data lists them as {"failed_events": [{"index", "code": 40002, "message"}]}; the
+// others are accepted. Indexes beyond a request's events are ignored. (TikTok does
+// not document the shape of data on 20001; the client reads it tolerantly.)
+func (s *Server) PartialNext(n int, failed ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, fault{code: 20001, partial: true, failed: append([]int(nil), failed...)})
 	}
 }
 
@@ -409,6 +451,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveOfflineGet(w, r)
 	case OfflineUpdatePath:
 		s.serveOfflineUpdate(w, r)
+	case CRMListPath:
+		s.serveCRMList(w, r)
 	case RefreshPath:
 		s.serveRefresh(w, r)
 	default:
@@ -526,6 +570,9 @@ func (s *Server) serveTrack(w http.ResponseWriter, r *http.Request) {
 	case hang:
 		s.wait(r.Context(), 24*time.Hour)
 		return
+	case f != nil && f.partial:
+		s.serveTracked(w, r, f.failed)
+		return
 	case f != nil && f.code < 600:
 		s.count(f.code)
 		if f.retryAfter > 0 {
@@ -538,7 +585,7 @@ func (s *Server) serveTrack(w http.ResponseWriter, r *http.Request) {
 		if f.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((f.retryAfter+time.Second-1)/time.Second)))
 		}
-		s.answer(w, f.code, "", nil)
+		s.answer(w, f.code, f.message, nil)
 		return
 	case httpFail:
 		s.count(http.StatusServiceUnavailable)
@@ -549,15 +596,28 @@ func (s *Server) serveTrack(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, 40100, "", nil)
 		return
 	}
-	code, msg := s.track(w, r)
+	s.serveTracked(w, r, nil)
+}
+
+// serveTracked validates and records one request and answers it; failed (a
+// PartialNext fault) lists events not to take, answered with 20001.
+func (s *Server) serveTracked(w http.ResponseWriter, r *http.Request, failed []int) {
+	code, msg := s.track(w, r, failed)
 	if code != 0 {
 		s.count(code)
 		s.answer(w, code, msg, nil)
 	}
 }
 
+// failedEvent is one entry of the data of a 20001 answer.
+type failedEvent struct {
+	Index   int    `json:"index"`
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
 // track validates and records one request; it writes the success answer itself.
-func (s *Server) track(w http.ResponseWriter, r *http.Request) (int, string) {
+func (s *Server) track(w http.ResponseWriter, r *http.Request, failed []int) (int, string) {
 	if !s.authorizeCounted(w, r) {
 		return 0, ""
 	}
@@ -574,7 +634,13 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request) (int, string) {
 	now := s.now()
 	rid := s.requestIDLocked()
 	var kb [128]byte
-	for _, ev := range evs {
+	var notTaken []failedEvent
+	for i, ev := range evs {
+		if slices.Contains(failed, i) {
+			notTaken = append(notTaken, failedEvent{Index: i, Code: 40002,
+				Message: fmt.Sprintf("Invalid value for data[%d]: the event was not taken.", i)})
+			continue
+		}
 		var id string
 		if len(ev.id) > 0 {
 			key := appendDedupKey(kb[:0], srcID, ev.name, ev.id)
@@ -603,6 +669,13 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request) (int, string) {
 				delete(s.dedup, k)
 			}
 		}
+	}
+	if notTaken != nil {
+		s.codes[20001]++
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, envelope{Code: 20001, Message: message(20001), RequestID: rid,
+			Data: map[string]any{"failed_events": notTaken}})
+		return 0, ""
 	}
 	s.codes[0]++
 	s.mu.Unlock()
@@ -688,67 +761,111 @@ func (s *Server) knownSource(src, id string) bool {
 		if _, ok := a.sets[id]; src == "offline" && ok {
 			return true
 		}
+		if src == "crm" && a.crm[id] {
+			return true
+		}
 	}
 	return false
 }
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// checkEvent validates one event as TikTok does and returns its basics.
-func checkEvent(src string, i int, raw json.RawMessage) (AcceptedEvent, int, string) {
-	var ev struct {
-		Event     *string         `json:"event"`
-		EventTime json.RawMessage `json:"event_time"`
-		EventID   *string         `json:"event_id"`
-		User      struct {
-			Email      json.RawMessage `json:"email"`
-			Phone      json.RawMessage `json:"phone"`
-			ExternalID json.RawMessage `json:"external_id"`
-		} `json:"user"`
-		Page *struct {
-			URL string `json:"url"`
-		} `json:"page"`
-	}
+// checkEvent validates one event of source src as TikTok does and returns its
+// basics: its name, time and id first, then every field the columns table names,
+// in the table's order (a field the source does not take, a hash that is not one, a
+// required field missing), then the identity keys. Messages name the field, never
+// its value.
+func checkEvent(src *sourceRules, i int, raw json.RawMessage) (AcceptedEvent, int, string) {
 	bad := func(field, why string) (AcceptedEvent, int, string) {
 		return AcceptedEvent{}, 40002, fmt.Sprintf("Invalid value for data[%d]%s: %s", i, field, why)
 	}
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return bad("", "not a valid event object ("+err.Error()+").")
+	fs := fieldsOf
+	ev := reflect.New(fs.root.typ)
+	if err := json.Unmarshal(raw, ev.Interface()); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			if o := fs.objectAt(te.Field); o != nil && o.array {
+				return bad("."+te.Field, "it must be an array of objects.")
+			}
+			return bad("."+te.Field, "it must be an object.")
+		}
+		return bad("", "not a valid event object.")
 	}
-	if ev.Event == nil || *ev.Event == "" {
+	vals := make([][]json.RawMessage, len(fs.fields))
+	fs.root.collect(ev.Elem(), vals)
+
+	name, isString := str(vals[fs.event])
+	switch {
+	case !isString:
+		return bad(".event", "it must be a string.")
+	case name == "":
 		return bad(".event", "it is required.")
-	}
-	name := *ev.Event
-	if src == "offline" && !standard[name] && !legacy[name] {
-		return bad(".event", fmt.Sprintf("%q is not a standard event name; offline events take standard names only.", name))
+	case !src.web && !standard[name] && !legacy[name]:
+		return bad(".event", fmt.Sprintf("not a standard event name; %s events take standard names only.", src.word))
 	}
 	if right, ok := lowerStandard[strings.ToLower(name)]; ok && right != name {
-		return bad(".event", fmt.Sprintf("%q is not a standard event name; event names are case-sensitive (did you mean %s?).", name, right))
+		return bad(".event", fmt.Sprintf("not a standard event name; event names are case-sensitive (did you mean %s?).", right))
 	}
-	t, err := strconv.ParseInt(string(ev.EventTime), 10, 64)
+	var tok []byte
+	if v := vals[fs.eventTime]; v != nil {
+		tok = v[0]
+	}
+	t, err := strconv.ParseInt(string(tok), 10, 64)
 	if err != nil || t <= 0 {
 		return bad(".event_time", "it must be an integer of Unix seconds.")
 	}
-	for _, f := range []struct {
-		k string
-		v json.RawMessage
-	}{{"email", ev.User.Email}, {"phone", ev.User.Phone}, {"external_id", ev.User.ExternalID}} {
-		k, v := f.k, f.v
-		if v == nil {
+	id, isString := str(vals[fs.eventID])
+	if !isString {
+		return bad(".event_id", "it must be a string.")
+	}
+	var present uint64
+	for j := range fs.fields {
+		f := &fs.fields[j]
+		vs := vals[j]
+		if vs != nil {
+			present |= f.bit
+		}
+		switch {
+		case vs != nil && src.dropped&f.bit != 0:
+			return bad("."+f.path, src.word+" events do not take it.")
+		case f.bit&fs.basics != 0:
 			continue
 		}
-		if !hashed(v) {
-			return bad(".user."+k, "it must be a SHA-256 hash (64 lower-case hex characters) or an array of them.")
+		if f.hashed {
+			for _, v := range vs {
+				if !hashed(v) {
+					return bad("."+f.path, "it must be a SHA-256 hash (64 lower-case hex characters) or an array of them.")
+				}
+			}
+		}
+		if src.required&f.bit != 0 {
+			if v, isString := str(vs); !isString {
+				return bad("."+f.path, "it must be a string.")
+			} else if v == "" {
+				return bad("."+f.path, "it is required for "+src.word+" events.")
+			}
 		}
 	}
-	if src == "web" && (ev.Page == nil || ev.Page.URL == "") {
-		return bad(".page.url", "it is required for web events.")
+	if present&src.identity == 0 {
+		return bad(".user", "one of "+src.idNames+" is required.")
 	}
-	out := AcceptedEvent{Event: name, EventTime: t}
-	if ev.EventID != nil {
-		out.EventID = *ev.EventID
+	return AcceptedEvent{Event: name, EventTime: t, EventID: id}, 0, ""
+}
+
+// str returns the first of vs as a string: "" when there is none or it is null,
+// false when it is not a string.
+func str(vs []json.RawMessage) (string, bool) {
+	if len(vs) == 0 {
+		return "", true
 	}
-	return out, 0, ""
+	var s *string
+	if json.Unmarshal(vs[0], &s) != nil {
+		return "", false
+	}
+	if s == nil {
+		return "", true
+	}
+	return *s, true
 }
 
 func hashed(v json.RawMessage) bool {
