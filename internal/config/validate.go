@@ -52,6 +52,7 @@ func parse(file string, data []byte, getenv func(string) string) (*Config, error
 		return nil, errors.Join(errs...)
 	}
 	cfg.Delivery.MaxAckPending = cfg.Delivery.EffectiveMaxAckPending()
+	cfg.Dedup.Retention = Duration(cfg.EffectiveRetention())
 	return cfg, nil
 }
 
@@ -373,9 +374,8 @@ func (v *validator) delivery() {
 
 func (v *validator) rest() {
 	c := v.c
-	v.positive("dedup.ttl", c.Dedup.TTL)
-	if !tokenRE.MatchString(c.Dedup.Bucket) {
-		v.fail("dedup.bucket", "", "%q is not a key-value bucket name: want letters, digits, _ and -", clip(c.Dedup.Bucket))
+	if c.Dedup.Retention < 0 {
+		v.fail("dedup.retention", "", "%s: want 0 (the largest destination window + 24h) or how long to remember an accepted event, like 696h", short(c.Dedup.Retention.D()))
 	}
 	v.positive("dlq.retention", c.DLQ.Retention)
 	if l := c.HTTP.Listen; l != "" {
