@@ -52,8 +52,11 @@ type env struct {
 	maxElapsed time.Duration
 	ackWait    time.Duration
 
+	store *dedup.Memory // the sent log every worker of the env shares
+
 	mu        sync.Mutex
 	published int // rows
+	observers []*worker.Worker
 }
 
 type envOption func(*env)
@@ -78,6 +81,7 @@ func newEnv(t testing.TB, ttOpts []tiktoktest.Option, opts ...envOption) *env {
 		o(e)
 	}
 	e.clock.Store(&now)
+	e.store = dedup.NewMemory()
 	if e.dir == "" {
 		e.dir = t.TempDir()
 	}
@@ -109,11 +113,23 @@ func (e *env) newClient() *tiktokclient.Client {
 		tiktokclient.WithRateLimitFloor(20*time.Millisecond),
 		tiktokclient.WithLimiter(tiktokclient.NewLimiter(100000)),
 		tiktokclient.WithLogger(zerolog.New(e.logs).With().Str("component", "tiktokclient").Logger()),
+		tiktokclient.WithObserver(e.observe),
 	)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return c
+}
+
+// observe hands the client's exchanges to every worker of the env, as the service
+// wires a worker's Observe (the replicas of a test share one client).
+func (e *env) observe(r tiktokclient.Response) {
+	e.mu.Lock()
+	ws := e.observers
+	e.mu.Unlock()
+	for _, w := range ws {
+		w.Observe(r)
+	}
 }
 
 func (e *env) now() time.Time { return *e.clock.Load() }
@@ -140,7 +156,7 @@ func (e *env) deps(name string) worker.Deps {
 	return worker.Deps{
 		JS:      e.js,
 		Names:   e.names,
-		Dedup:   dedup.NewKV(e.js, e.names.DedupBucket, dedup.WithClock(e.now)),
+		Dedup:   e.store,
 		DLQ:     dlq.NewPublisher(e.js, e.names),
 		Client:  e.client,
 		Log:     zerolog.New(e.logs).With().Str("replica", name).Logger(),
@@ -155,6 +171,9 @@ func (e *env) newWorker(name string, o worker.Options) *worker.Worker {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.mu.Lock()
+	e.observers = append(e.observers, w)
+	e.mu.Unlock()
 	return w
 }
 
