@@ -20,9 +20,9 @@ import (
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dedup"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/publish"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/sampledata"
-	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dedup"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/worker"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"

@@ -252,8 +252,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 		store = dedup.NewMemory()
 	}
 	deps := worker.Deps{
-		JS:    s.Broker.JS,
-		Names: topo.Names,
+		JS:      s.Broker.JS,
+		Names:   topo.Names,
 		Dedup:   store,
 		DLQ:     dlq.NewPublisher(s.Broker.JS, topo.Names),
 		Client:  sender,
