@@ -181,6 +181,9 @@ type Options struct {
 	// one. Default: an in-memory one of this replica (until the JetStream sent log
 	// lands, issue 8).
 	Dedup dedup.Store
+	// RetryingAfter overrides how long requests retry before a destination reports
+	// Retrying (worker.Options.RetryingAfter; tests lower it).
+	RetryingAfter time.Duration
 	// ClientOptions are passed to NewClient after the configured ones (they win).
 	ClientOptions []tiktokclient.Option
 }
@@ -277,7 +280,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 			return client.Check(ctx, t)
 		})
 	}
-	w, err := worker.New(deps, WorkerOptions(cfg))
+	wo := WorkerOptions(cfg)
+	wo.RetryingAfter = opts.RetryingAfter
+	w, err := worker.New(deps, wo)
 	if err != nil {
 		return fail(err)
 	}

@@ -540,6 +540,38 @@ func TestReplicasCopyWhileOriginalInFlight(t *testing.T) {
 	}
 }
 
+// TestReadyzSaysRetrying (issue 10): while TikTok answers 503 to every request for
+// longer than RetryingAfter, /readyz stays 200 and says since when the destination
+// retries, and the state gauge says retrying; when TikTok answers again, both say so.
+func TestReadyzSaysRetrying(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Delivery.MaxElapsed = config.Duration(2 * time.Minute) // no pause during the test
+	s := e.startWith(service.Options{Version: "test", RetryingAfter: 300 * time.Millisecond,
+		ClientOptions: []tiktokclient.Option{tiktokclient.WithInitialInterval(20 * time.Millisecond)}})
+	h := s.Handler()
+	waitFor(t, 10*time.Second, "ready", func() bool { code, _ := get(t, h, "/readyz"); return code == http.StatusOK })
+	e.sandbox.SetErrorRate(1, 3)
+	e.publish("out", 10)
+	var code int
+	var body string
+	waitFor(t, 20*time.Second, "/readyz to say retrying", func() bool {
+		code, body = get(t, h, "/readyz")
+		return strings.Contains(body, "retrying since")
+	})
+	if code != http.StatusOK || !strings.Contains(body, "destination "+dest) || !strings.Contains(body, "HTTP 503") {
+		t.Errorf("/readyz = %d %q; want 200 naming the destination, since when, and HTTP 503", code, body)
+	}
+	if _, m := get(t, h, "/metrics"); !strings.Contains(m, `tiktok_worker_destination_state{destination="`+dest+`",state="retrying"} 1`) {
+		t.Error("the state gauge does not say retrying")
+	}
+	e.sandbox.SetErrorRate(0, 3)
+	waitFor(t, 20*time.Second, "every row settled", func() bool { return s.Worker.Stats().Total.Received == 10 })
+	waitFor(t, 10*time.Second, "/readyz ready again", func() bool {
+		code, body = get(t, h, "/readyz")
+		return code == http.StatusOK && body == "ready\n"
+	})
+}
+
 // TestFailingCheckStartsPaused (SPEC §4): a destination whose connection check fails
 // (its Pixel is unknown to TikTok) starts paused before any row is published — not
 // ready, with a reason naming it — pulls nothing, and leaves the other destination

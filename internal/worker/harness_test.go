@@ -171,6 +171,15 @@ func (e *env) newWorker(name string, o worker.Options) *worker.Worker {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return e.register(w, nil)
+}
+
+// register makes w observe the env's client (as the service wires Worker.Observe).
+func (e *env) register(w *worker.Worker, err error) *worker.Worker {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	e.mu.Lock()
 	e.observers = append(e.observers, w)
 	e.mu.Unlock()
