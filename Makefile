@@ -10,7 +10,7 @@ WORKER_IMAGE  ?= tiktok-events-worker:dev
 NATS_IMAGE    ?= tiktok-events-nats:dev
 BENCHTIME     ?= 1s
 
-.PHONY: build test lint fmt-check vet unit bench fuzz demo clean docker docker-test
+.PHONY: build test lint fmt-check vet unit bench fuzz demo clean docker docker-test compose-up compose-down
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/worker
@@ -62,3 +62,13 @@ docker: build
 ## docker-test: build both images and run the compose pipeline end to end.
 docker-test:
 	DOCKER_TESTS=1 WORKER_IMAGE=$(WORKER_IMAGE) NATS_IMAGE=$(NATS_IMAGE) $(GO) test -count=1 -timeout 15m -v ./test/docker/
+
+## compose-up: build both images FROM scratch on the host (no registry), then start
+## docker-compose.yml with whichever Compose exists (v2 `docker compose` or v1
+## `docker-compose`; COMPOSE=… overrides). compose-down stops it and drops its volume.
+compose-up: docker
+	NATS_IMAGE=$(NATS_IMAGE) WORKER_IMAGE=$(WORKER_IMAGE) sh scripts/compose.sh up -d
+	@echo "up: NATS on 127.0.0.1:4222, the sandbox on 127.0.0.1:9090, the two replicas' /readyz and /metrics on 127.0.0.1:8081 and 8082"
+
+compose-down:
+	NATS_IMAGE=$(NATS_IMAGE) WORKER_IMAGE=$(WORKER_IMAGE) sh scripts/compose.sh down -v

@@ -13,6 +13,7 @@ import (
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/demo"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/sampledata"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient/tiktoktest"
 )
 
 func (a *app) demoCmd() *cobra.Command {
@@ -30,7 +31,14 @@ func (a *app) demoCmd() *cobra.Command {
 TikTok API, publishes ~10,000 sample rows — with duplicates, invalid rows, old and future
 timestamps, malformed messages, a poison event the sandbox refuses and a burst of HTTP
 503s — and delivers them with two worker replicas. It ends with a summary of what was
-sent, duplicate and dead-lettered, and exits non-zero if the numbers do not add up.`,
+sent, duplicate and dead-lettered, and exits non-zero if the numbers do not add up.
+
+The row counts are the same on every run; the number of requests, retries and full
+batches varies with timing (when each replica fetches, when max_wait cuts a partial
+batch, which request meets the 503 burst).
+
+With --data-dir DIR the store is kept, with DIR/demo-config.yaml beside it, so that
+worker dlq ls|stats|replay --config DIR/demo-config.yaml can look at the dead letters.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir := keep
@@ -57,7 +65,7 @@ sent, duplicate and dead-lettered, and exits non-zero if the numbers do not add 
 			rep.Print(out)
 			if keep != "" {
 				cfgPath := filepath.Join(dir, "demo-config.yaml")
-				if werr := os.WriteFile(cfgPath, fmt.Appendf(nil, "# written by worker demo: the kept store, for worker dlq\nnats:\n  data_dir: %s\n", dir), 0o644); werr == nil {
+				if werr := os.WriteFile(cfgPath, demoConfig(dir), 0o644); werr == nil {
 					fmt.Fprintf(out, "\nThe JetStream store is kept in %s. Inspect and replay the dead letters with:\n  worker dlq stats --config %s\n  worker dlq ls --config %s --reason invalid_row\n", dir, cfgPath, cfgPath)
 				}
 			}
@@ -71,7 +79,7 @@ sent, duplicate and dead-lettered, and exits non-zero if the numbers do not add 
 	cmd.Flags().IntVar(&replicas, "replicas", 2, "worker replicas to run in this process")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "show the workers' logs on stderr")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up if the rows are not all settled by then")
-	cmd.Flags().StringVar(&keep, "data-dir", "", "keep the JetStream store in this (new or empty) directory, to inspect the dead letters afterwards with `worker dlq`")
+	cmd.Flags().StringVar(&keep, "data-dir", "", "keep the JetStream store in this new or empty `DIR`, to inspect the dead letters afterwards with worker dlq")
 	return cmd
 }
 
@@ -87,4 +95,20 @@ func scaledMix(rows int) sampledata.Mix {
 		*n = max(int(float64(*n)*scale+0.5), 1)
 	}
 	return mix
+}
+
+// demoConfig is the configuration the demo leaves beside a kept store: its data
+// directory and its destination, so that worker dlq (replay included, which needs to
+// know the destinations consumed) works on it.
+func demoConfig(dir string) []byte {
+	return fmt.Appendf(nil, `# written by worker demo: the kept store, for worker dlq
+nats:
+  data_dir: %s
+destinations:
+  - name: %s
+    advertiser_id: "%s"
+    event_source: offline
+    event_source_id: "%s"
+    fixed_event_name: Purchase
+`, dir, demo.Destination, tiktoktest.DefaultAdvertiserID, tiktoktest.DefaultEventSetID)
 }

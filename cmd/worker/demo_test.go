@@ -17,6 +17,7 @@ func TestDemoCommand(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf("publishing %d sample rows", mix.Rows()),
 		"✓ received = sent + duplicate + dead-lettered; sandbox and DLQ agree",
+		"requests, retries and full batches vary with timing",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
@@ -74,8 +75,30 @@ func TestDemoKeepsTheStoreForDLQ(t *testing.T) {
 	if !re.MatchString(stats) {
 		t.Errorf("dlq stats on the kept store lacks %d invalid rows:\n%s", mix.Invalid, stats)
 	}
+	// The kept configuration names the destination, so replay can run on it.
+	out, stderr, code = runWorker(t, "", "dlq", "replay", "--config", cfg, "--reason", "invalid_row", "--dry-run")
+	if code != 0 || strings.Contains(stderr, "left letter") || !strings.Contains(out, fmt.Sprintf("dry run: %d letters would be replayed", mix.Invalid)) {
+		t.Errorf("dlq replay --dry-run on the kept store: exit %d\n%s%s", code, out, stderr)
+	}
 	// A second demo into the same, now non-empty, directory is refused.
 	if _, _, code := runWorker(t, "", "demo", "--rows", "300", "--data-dir", dir); code != 2 {
 		t.Errorf("a demo into a used store exited %d, want 2", code)
+	}
+}
+
+// TestDemoHelp: the help renders its flags as flags (a backquoted word in a flag's
+// usage becomes its value name: "--data-dir worker dlq" was the result once).
+func TestDemoHelp(t *testing.T) {
+	out, _, code := runWorker(t, "", "demo", "--help")
+	if code != 0 || !strings.Contains(out, "--data-dir DIR ") || strings.Contains(out, "--data-dir worker") || !strings.Contains(out, "varies with timing") {
+		t.Errorf("demo --help (exit %d):\n%s", code, out)
+	}
+	// No flag of any command takes its value name from a backquoted phrase.
+	re := regexp.MustCompile(`(?m)^\s+(-\w, )?--[\w-]+ (\S+ \S+)\s{2,}`)
+	for _, args := range [][]string{{"publish"}, {"validate"}, {"run"}, {"dlq", "ls"}, {"dlq", "rm"}, {"dlq", "replay"}, {"dlq", "stats"}, {"sandbox"}, {"demo"}} {
+		out, _, _ := runWorker(t, "", append(args, "--help")...)
+		if m := re.FindString(out); m != "" {
+			t.Errorf("%v --help: a flag with a multi-word value name: %q", args, m)
+		}
 	}
 }

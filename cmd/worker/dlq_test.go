@@ -92,7 +92,7 @@ func TestDLQLs(t *testing.T) {
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "SEQ") {
 		t.Fatalf("table =\n%s", out)
 	}
-	for _, h := range []string{"FAILED AT", "DESTINATION", "REASON", "FIELD", "CODE", "ERROR"} {
+	for _, h := range []string{"FAILED AT", "DESTINATION", "REASON", "EVENT ID", "FIELD", "CODE", "ERROR"} {
 		if !strings.Contains(lines[0], h) {
 			t.Errorf("header %q missing in %q", h, lines[0])
 		}
@@ -196,14 +196,16 @@ func TestDLQReplay(t *testing.T) {
 	}
 
 	out, stderr, code := runWorker(t, "", "dlq", "replay", "--config", env.config, "--dry-run")
-	if code != 0 || !strings.Contains(out, "would republish letter 1") || !strings.Contains(out, "3 letters would be replayed; nothing changed") {
+	if code != 0 || !strings.Contains(out, "would republish letter 1") || !strings.Contains(out, "3 letters would be replayed in 3 messages; nothing changed") {
 		t.Fatalf("dry run (exit %d) =\n%s%s", code, out, stderr)
 	}
 	if count(env.names.DLQStream) != 3 || count(env.names.RowsStream) != 0 {
 		t.Fatal("a dry run changed the streams")
 	}
 
-	out, stderr, code = runWorker(t, "", "dlq", "replay", "--config", env.config, "--reason", "invalid_row")
+	cfgPath := filepath.Join(t.TempDir(), "worker.yaml")
+	writeFile(t, cfgPath, "nats:\n  url: "+natsURL(t, env)+"\n"+storesDestination)
+	out, stderr, code = runWorker(t, "", "dlq", "replay", "--config", cfgPath, "--reason", "invalid_row")
 	if code != 0 || !strings.Contains(out, "republished letter 1 (invalid_row") || !strings.Contains(out, "replayed 1 letters") {
 		t.Fatalf("replay (exit %d) =\n%s%s", code, out, stderr)
 	}
@@ -245,7 +247,7 @@ func TestDLQFlagErrors(t *testing.T) {
 }
 
 func TestDLQHelp(t *testing.T) {
-	for _, sub := range []string{"ls", "stats", "replay"} {
+	for _, sub := range []string{"ls", "stats", "replay", "rm"} {
 		out, _, code := runWorker(t, "", "dlq", sub, "--help")
 		if code != 0 || !strings.Contains(out, "--since") || !strings.Contains(out, "--reason") {
 			t.Errorf("dlq %s --help (exit %d) =\n%s", sub, code, out)

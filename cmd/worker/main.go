@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,7 +47,8 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {
-	if e, ok := err.(*exitError); ok {
+	var e *exitError
+	if errors.As(err, &e) {
 		return e.code
 	}
 	return 2
@@ -62,6 +64,7 @@ func (a *app) root() *cobra.Command {
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
+	groupCommand(root)
 	root.AddCommand(
 		a.versionCmd(),
 		a.previewCmd(),
@@ -84,5 +87,26 @@ func (a *app) versionCmd() *cobra.Command {
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "tiktok-events-worker %s\n", version)
 			return err
 		},
+	}
+}
+
+// groupCommand makes cmd, a command that only groups subcommands, print its help when
+// called alone and refuse anything else — `worker bogus`, `worker dlq bogus` — with
+// exit 2, the usage on stderr and the nearest command's name when there is one.
+func groupCommand(cmd *cobra.Command) {
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2
+		}
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", s[0])
+		}
+		fmt.Fprintln(cmd.ErrOrStderr(), cmd.UsageString())
+		return &exitError{code: 2, err: errors.New(msg)}
 	}
 }

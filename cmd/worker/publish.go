@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
-	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/publish"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
 )
@@ -27,7 +24,7 @@ const progressEvery = 10 * time.Second
 
 func (a *app) publishCmd() *cobra.Command {
 	var (
-		configPath  string
+		tf          toolFlags
 		destination string
 		format      string
 		maxPending  int
@@ -46,25 +43,38 @@ as a JSON array; every other row is a message of its own.
 A JSON Lines line that is not valid JSON is published as it is: the worker dead-letters
 it as malformed_message, where ` + "`worker dlq ls`" + ` shows it. Nothing is dropped.
 
+NATS is the one of --config (nats.url), else NATS_URL; with neither, publish refuses
+to run unless --embedded asks for the embedded store under ./data, so that rows never
+land silently in a store no worker reads. With --config, the destination must be one
+of the configuration's (exit 2 otherwise).
+
 When the rows stream does not exist yet (a fresh ./data, a new NATS server), publish
 creates the streams, buckets and consumers of the configuration first, as ` + "`worker run`" + `
 would; an existing topology is left as it is.
 
 Publishes are asynchronous, and every one is acknowledged by JetStream before the
 summary. The exit code is 1 when any publish failed, with the count in the summary.`,
-		Example: `  worker publish orders.csv --destination stores
+		Example: `  worker publish orders.csv --destination stores --config worker.yaml
+  NATS_URL=nats://127.0.0.1:4222 worker publish orders.csv --destination stores
   zcat events.jsonl.gz | worker publish - --destination web --config worker.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if destination == "" {
 				return fmt.Errorf("--destination is required: the name of a destination (its rows go to <prefix>.rows.<name>)")
 			}
-			if strings.ContainsAny(destination, ".*> \t") {
-				return fmt.Errorf("--destination %q: a destination name is one subject token (no dots, spaces or wildcards)", destination)
+			if !broker.ValidDestination(destination) {
+				return fmt.Errorf("--destination %q: a destination name is one subject token of letters, digits, - and _ (no dots, spaces or wildcards)", destination)
 			}
 			f, err := publish.ParseFormat(format)
 			if err != nil {
 				return fmt.Errorf("--format: %w", err)
+			}
+			cfg, err := a.loadTool(cmd, tf)
+			if err != nil {
+				return err
+			}
+			if err := checkConfiguredDestination(cfg, "--destination", destination); err != nil {
+				return err
 			}
 			name := args[0]
 			var in io.Reader = a.stdin
@@ -83,14 +93,11 @@ summary. The exit code is 1 when any publish failed, with the count in the summa
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			c, err := a.toolConnect(ctx, configPath)
+			c, err := a.toolConnect(ctx, cfg)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
 			defer c.b.Close()
-			if len(c.cfg.Destinations) > 0 && !slices.ContainsFunc(c.cfg.Destinations, func(d config.Destination) bool { return d.Name == destination }) {
-				fmt.Fprintf(a.stderr, "warning: destination %q is not in the configuration: no worker will consume %s\n", destination, c.names.RowsSubject(destination))
-			}
 			if err := a.ensureRows(ctx, c); err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -98,7 +105,7 @@ summary. The exit code is 1 when any publish failed, with the count in the summa
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&configPath, "config", "", "YAML configuration `FILE` (for NATS and the subject prefix); default: an embedded server under ./data")
+	tf.register(cmd)
 	fl.StringVar(&destination, "destination", "", "destination `NAME`: rows go to <prefix>.rows.NAME (required)")
 	fl.StringVar(&format, "format", "auto", "input format: auto, csv or jsonl")
 	fl.IntVar(&maxPending, "max-pending", publish.DefaultMaxPending, "publishes awaiting their ack at once")

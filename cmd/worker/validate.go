@@ -20,18 +20,26 @@ func (a *app) validateCmd() *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "validate",
-		Short: "Check the configuration and each destination's connection",
-		Long: `Load the configuration, then run the connection check of every destination: the
-access token works, the advertiser is reachable, the event source (Pixel or offline
-event set) exists, and auto_tracking is set where asked. One line per destination;
-exit 0 when all pass, 1 otherwise.`,
+		Short: "Check the configuration, NATS and each destination's connection",
+		Long: `Load the configuration, then check, one line each:
+
+  nats       the server of nats.url (or NATS_URL) answers
+  jetstream  JetStream is on for the account
+  topology   the rows and DLQ streams and each destination's consumer exist, or the
+             account's limits let ` + "`worker run`" + ` create them (nothing is created here)
+  <name>     per destination: the access token works, the advertiser is reachable,
+             the event source (Pixel or offline event set) exists, and auto_tracking
+             is set where asked
+
+With no nats.url, the nats line says that ` + "`worker run`" + ` would start an embedded
+server; validate starts none. Exit 0 when every check passes, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.validate(cmd.Context(), path, timeout)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "configuration file (YAML)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long each check retries a TikTok that does not answer")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long each check waits for NATS or retries a TikTok that does not answer")
 	return cmd
 }
 
@@ -44,6 +52,24 @@ func (a *app) validate(ctx context.Context, path string, timeout time.Duration) 
 		fmt.Fprintf(a.stdout, "FAIL config  %v\n", err)
 		return &exitError{code: 1, err: fmt.Errorf("the configuration is invalid: %w", err)}
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(a.stderr, "warning:", w)
+	}
+	width := len("topology")
+	for _, d := range cfg.Destinations {
+		width = max(width, len(d.Name))
+	}
+	failed := 0
+	checks := checkNATS(ctx, cfg, timeout)
+	for _, c := range checks {
+		if c.ok {
+			fmt.Fprintf(a.stdout, "ok   %-*s  %s\n", width, c.name, c.msg)
+			continue
+		}
+		failed++
+		fmt.Fprintf(a.stdout, "FAIL %-*s  %s\n", width, c.name, c.msg)
+	}
+	natsFailed := failed
 	log := zerolog.New(zerolog.ConsoleWriter{Out: a.stderr, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}}).
 		Level(zerolog.WarnLevel)
 	store := refreshTokenStore(cfg.TikTok, a.stderr)
@@ -51,11 +77,6 @@ func (a *app) validate(ctx context.Context, path string, timeout time.Duration) 
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	width := 0
-	for _, d := range cfg.Destinations {
-		width = max(width, len(d.Name))
-	}
-	failed := 0
 	for _, d := range cfg.Destinations {
 		t := service.Target(d)
 		if err := client.Check(ctx, t); err != nil {
@@ -73,7 +94,7 @@ func (a *app) validate(ctx context.Context, path string, timeout time.Duration) 
 		fmt.Fprintf(a.stdout, "ok   %-*s  %s\n", width, d.Name, line)
 	}
 	if failed > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d of %d destinations failed the connection check", failed, len(cfg.Destinations))}
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d NATS checks and %d of %d destinations failed", natsFailed, len(checks), failed-natsFailed, len(cfg.Destinations))}
 	}
 	return nil
 }

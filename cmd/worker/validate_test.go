@@ -26,6 +26,7 @@ func TestValidateEndToEnd(t *testing.T) {
 	srv.AddToken(validateToken)
 	t.Setenv("TIKTOK_API_BASE", srv.URL)
 	t.Setenv("TIKTOK_ACCESS_TOKEN", validateToken)
+	t.Setenv("NATS_URL", "")
 	good := `  - name: stores
     advertiser_id: "` + tiktoktest.DefaultAdvertiserID + `"
     event_source: offline
@@ -47,8 +48,9 @@ func TestValidateEndToEnd(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 		}
-		want := "ok   stores  offline event set " + tiktoktest.DefaultEventSetID + " of advertiser " + tiktoktest.DefaultAdvertiserID + ", auto_tracking on\n" +
-			"ok   web     Pixel " + tiktoktest.DefaultPixelCode + " of advertiser " + tiktoktest.DefaultAdvertiserID + "\n"
+		want := "ok   nats      no nats.url (nor NATS_URL): `worker run` starts an embedded JetStream server over ./data\n" +
+			"ok   stores    offline event set " + tiktoktest.DefaultEventSetID + " of advertiser " + tiktoktest.DefaultAdvertiserID + ", auto_tracking on\n" +
+			"ok   web       Pixel " + tiktoktest.DefaultPixelCode + " of advertiser " + tiktoktest.DefaultAdvertiserID + "\n"
 		if stdout != want {
 			t.Fatalf("stdout:\n%s\nwant:\n%s", stdout, want)
 		}
@@ -62,10 +64,10 @@ func TestValidateEndToEnd(t *testing.T) {
 			t.Fatalf("exit %d, want 1\n%s%s", code, stdout, stderr)
 		}
 		lines := strings.Split(strings.TrimSpace(stdout), "\n")
-		if len(lines) != 3 || !strings.HasPrefix(lines[2], "FAIL shop    event_source_id 123 is not an offline event set of advertiser "+tiktoktest.DefaultAdvertiserID+"; for web events use the Pixel code") {
+		if len(lines) != 4 || !strings.HasPrefix(lines[3], "FAIL shop      event_source_id 123 is not an offline event set of advertiser "+tiktoktest.DefaultAdvertiserID+"; for web events use the Pixel code") {
 			t.Fatalf("stdout:\n%s", stdout)
 		}
-		if !strings.Contains(stderr, "1 of 3 destinations failed") {
+		if !strings.Contains(stderr, "0 of 1 NATS checks and 1 of 3 destinations failed") {
 			t.Fatalf("stderr: %s", stderr)
 		}
 	})
@@ -73,7 +75,7 @@ func TestValidateEndToEnd(t *testing.T) {
 		srv.RevokeToken(validateToken)
 		defer srv.RestoreToken(validateToken)
 		stdout, stderr, code := runWorker(t, "", "validate", "--config", writeValidateConfig(t, good))
-		if code != 1 || !strings.Contains(stdout, "FAIL stores  the access token was refused") || !strings.Contains(stdout, "40105") {
+		if code != 1 || !strings.Contains(stdout, "FAIL stores    the access token was refused") || !strings.Contains(stdout, "40105") {
 			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 		}
 		if strings.Contains(stdout+stderr, validateToken) {
@@ -98,6 +100,7 @@ func TestValidateRefreshFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("TIKTOK_API_BASE", srv.URL)
+	t.Setenv("NATS_URL", "")
 	t.Setenv("TIKTOK_ACCESS_TOKEN", "")
 	t.Setenv("TIKTOK_APP_SECRET", tiktoktest.DefaultAppSecret)
 	p := filepath.Join(dir, "config.yaml")

@@ -37,6 +37,44 @@ const (
 	drainTimeout = 10 * time.Second
 )
 
+// Ping pacing. A connection cut off by a partition stays open — no bytes pass, no
+// error comes — so only the client's pings notice it: with nats.go's defaults (a
+// ping every 2 minutes, 2 outstanding) a replica would look connected for up to 6
+// minutes. These notice it within StaleAfter(DefaultPingInterval,
+// DefaultMaxPingsOut) = 40 s: the connection is then declared stale, the replica
+// reconnects (readiness goes false meanwhile) and says so in the log.
+const (
+	DefaultPingInterval = 10 * time.Second
+	DefaultMaxPingsOut  = 3
+)
+
+// StaleAfter is the longest a cut-off connection goes unnoticed with a ping every
+// interval and at most maxPingsOut unanswered: the last pong may come just before
+// the cut, then maxPingsOut pings go unanswered and the next tick declares the
+// connection stale.
+func StaleAfter(interval time.Duration, maxPingsOut int) time.Duration {
+	return time.Duration(maxPingsOut+1) * interval
+}
+
+// Option changes how Connect connects.
+type Option func(*connSettings)
+
+type connSettings struct {
+	pingInterval time.Duration
+	maxPingsOut  int
+}
+
+// WithPing sets the ping interval and the pings left unanswered before the
+// connection counts as stale (default DefaultPingInterval, DefaultMaxPingsOut).
+// Tests shorten it to see a partition in moments.
+func WithPing(interval time.Duration, maxPingsOut int) Option {
+	return func(c *connSettings) {
+		if interval > 0 && maxPingsOut > 0 {
+			c.pingInterval, c.maxPingsOut = interval, maxPingsOut
+		}
+	}
+}
+
 // Broker is a live NATS connection with JetStream, and the embedded server when one
 // was started.
 type Broker struct {
@@ -118,9 +156,17 @@ func NamesFor(prefix string) Names {
 // Connect connects to cfg.URL (a comma-separated list for a cluster) with the
 // credentials, NKey or TLS settings of cfg and reconnects forever; with no URL it
 // starts an embedded JetStream server storing under cfg.DataDir and logs that it did.
-func Connect(ctx context.Context, cfg config.NATS, log zerolog.Logger) (*Broker, error) {
+//
+// A connection that stops answering pings (a partition: the TCP connection stays
+// open but no bytes pass) is declared stale within StaleAfter of the ping settings
+// (40 s by default, WithPing), logged, and reconnected.
+func Connect(ctx context.Context, cfg config.NATS, log zerolog.Logger, options ...Option) (*Broker, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	set := connSettings{pingInterval: DefaultPingInterval, maxPingsOut: DefaultMaxPingsOut}
+	for _, o := range options {
+		o(&set)
 	}
 	b := &Broker{closed: make(chan struct{})}
 	url := strings.TrimSpace(cfg.URL)
@@ -139,7 +185,7 @@ func Connect(ctx context.Context, cfg config.NATS, log zerolog.Logger) (*Broker,
 			Msgf("no NATS URL configured: started an embedded JetStream server storing under %s", dir)
 	}
 
-	opts, err := connOptions(cfg, log, b.closed)
+	opts, err := connOptions(cfg, log, b.closed, set)
 	if err != nil {
 		b.shutdownEmbedded()
 		return nil, err
@@ -168,15 +214,23 @@ func Connect(ctx context.Context, cfg config.NATS, log zerolog.Logger) (*Broker,
 // connOptions are the client options for cfg: auth, TLS, reconnects and the handlers
 // that log each connection event once. Nothing logged carries a credential: URLs are
 // redacted and the handlers log only server names and error texts.
-func connOptions(cfg config.NATS, log zerolog.Logger, closed chan struct{}) ([]nats.Option, error) {
+func connOptions(cfg config.NATS, log zerolog.Logger, closed chan struct{}, set connSettings) ([]nats.Option, error) {
 	opts := []nats.Option{
 		nats.Name(ConnectionName),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(reconnectWait),
 		nats.ReconnectJitter(reconnectJitter, reconnectJitterTLS),
+		nats.PingInterval(set.pingInterval),
+		nats.MaxPingsOutstanding(set.maxPingsOut),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if nc.IsClosed() {
 				return // a deliberate Close: the closed handler says so
+			}
+			if errors.Is(err, nats.ErrStaleConnection) {
+				log.Error().Err(err).Dur("ping_interval", set.pingInterval).Int("max_pings_out", set.maxPingsOut).
+					Msgf("NATS answered none of %d pings sent %s apart: the connection is cut off (a network partition?); not ready, reconnecting",
+						set.maxPingsOut, set.pingInterval)
+				return
 			}
 			log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
 		}),

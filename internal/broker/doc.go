@@ -19,6 +19,12 @@
 //     duplicate window so a repeated dead-letter publish (same Nats-Msg-Id) is a no-op,
 //     direct gets for `worker dlq ls`, and message deletion for `worker dlq replay`.
 //
+// Connect pings the server every 10 s and counts the connection stale after 3
+// unanswered pings, so a partition that leaves the TCP connection open but silent is
+// noticed, logged and reconnected within 40 s (StaleAfter; WithPing changes it);
+// readiness (internal/service) follows the connection's status. Rows the server
+// handed to the cut-off connection come back after the consumer's ack wait.
+//
 // Ensure creates what is missing and brings the settings it owns back in line on what
 // exists; it is safe to run from every replica at start.
 package broker

@@ -25,6 +25,10 @@ type Config struct {
 	Log          Log           `yaml:"log"`
 	Destinations []Destination `yaml:"destinations"`
 
+	// warnings are what Load noticed but accepted (a secret file others can read);
+	// Warnings returns them with the rest.
+	warnings []string
+
 	// origin maps a key path ("delivery.batch_size", "destinations[0].window") to where
 	// its value came from ("config.yaml:12", "NATS_URL"), so that Validate can say so.
 	origin map[string]string
@@ -43,10 +47,13 @@ type NATS struct {
 }
 
 type TikTok struct {
-	APIBase         string `yaml:"api_base"`          // env TIKTOK_API_BASE
-	AccessTokenEnv  string `yaml:"access_token_env"`  // default TIKTOK_ACCESS_TOKEN
-	AccessToken     string `yaml:"-" json:"-"`        // resolved from AccessTokenFile or AccessTokenEnv, never from YAML
-	AccessTokenFile string `yaml:"access_token_file"` // when set, wins over the variable
+	APIBase string `yaml:"api_base"` // env TIKTOK_API_BASE
+	// AllowInsecureHTTP lets api_base and token_url use plain http:// to a host that is
+	// not loopback (a sandbox in another container). The token travels in a header.
+	AllowInsecureHTTP bool   `yaml:"allow_insecure_http"`
+	AccessTokenEnv    string `yaml:"access_token_env"`  // default TIKTOK_ACCESS_TOKEN
+	AccessToken       string `yaml:"-" json:"-"`        // resolved from AccessTokenFile or AccessTokenEnv, never from YAML
+	AccessTokenFile   string `yaml:"access_token_file"` // when set, wins over the variable
 	// OAuth refresh flow (optional): app id in the file, secret and refresh token from env/files.
 	AppID            string   `yaml:"app_id"`
 	AppSecretEnv     string   `yaml:"app_secret_env"` // default TIKTOK_APP_SECRET

@@ -78,6 +78,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 		{"NATS_CREDS", "nats.creds_file", &c.NATS.CredsFile},
 		{"NATS_NKEY", "nats.nkey_file", &c.NATS.NKeyFile},
 		{"TIKTOK_API_BASE", "tiktok.api_base", &c.TikTok.APIBase},
+		{"WORKER_HTTP_LISTEN", "http.listen", &c.HTTP.Listen},
 	} {
 		if v := strings.TrimSpace(getenv(o.env)); v != "" {
 			*o.dst = v
@@ -109,14 +110,26 @@ func (c *Config) resolveSecrets(getenv func(string) string) []error {
 				errs = append(errs, c.fieldError(s.fileKey, "", "cannot read the secret file: %v", err))
 				continue
 			}
-			v := strings.TrimSpace(string(b))
+			v, bad := secretValue(string(b))
+			if bad != "" {
+				errs = append(errs, c.fieldError(s.fileKey, "", "the secret file %s %s", s.file, bad))
+				continue
+			}
 			if v == "" {
 				errs = append(errs, c.fieldError(s.fileKey, "", "the secret file %s is empty", s.file))
 				continue
 			}
+			if w := secretFileWarning(s.fileKey, s.file); w != "" {
+				c.warnings = append(c.warnings, w)
+			}
 			*s.dst = v
 		case envNameRE.MatchString(s.env):
-			*s.dst = strings.TrimSpace(getenv(s.env))
+			v, bad := secretValue(getenv(s.env))
+			if bad != "" {
+				errs = append(errs, c.fieldError(s.envKey, "", "the variable %s %s", s.env, bad))
+				continue
+			}
+			*s.dst = v
 		}
 	}
 	return errs
@@ -186,7 +199,7 @@ func (c *Config) CheckRun() error {
 // Warnings lists settings that are accepted but have no effect or a likely unwanted
 // one; run logs each once at start.
 func (c *Config) Warnings() []string {
-	var w []string
+	w := append([]string(nil), c.warnings...)
 	for i, d := range c.Destinations {
 		at := (&FieldError{Key: fmt.Sprintf("destinations[%d]", i), Destination: d.Name}).prefix()
 		if d.EventSource == "offline" && d.LimitedDataUse {
@@ -292,13 +305,32 @@ func httpURLOK(s string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && u.RawQuery == ""
 }
 
+// insecureRemote reports whether s (a valid http(s) URL) is plain http:// to a host
+// other than localhost or a loopback address.
+func insecureRemote(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
+
 func (v *validator) tiktok() {
 	t := v.c.TikTok
 	if !httpURLOK(t.APIBase) {
 		v.fail("tiktok.api_base", "", "is not an http(s) URL like https://business-api.tiktok.com (no query, no user)")
+	} else if !t.AllowInsecureHTTP && insecureRemote(t.APIBase) {
+		v.fail("tiktok.api_base", "", "plain http:// to a host that is not loopback would send the access token unencrypted: use https://, or set tiktok.allow_insecure_http: true for a sandbox on a private network")
 	}
 	if t.TokenURL != "" && !httpURLOK(t.TokenURL) {
 		v.fail("tiktok.token_url", "", "is not an http(s) URL (no query, no user)")
+	} else if t.TokenURL != "" && !t.AllowInsecureHTTP && insecureRemote(t.TokenURL) {
+		v.fail("tiktok.token_url", "", "plain http:// to a host that is not loopback would send the app secret unencrypted: use https://, or set tiktok.allow_insecure_http: true for a sandbox on a private network")
 	}
 	for _, e := range []struct{ key, val string }{
 		{"tiktok.access_token_env", t.AccessTokenEnv},

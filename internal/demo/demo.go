@@ -264,7 +264,12 @@ func (r Report) Print(w io.Writer) {
 		check = "✗ the numbers do not add up"
 	}
 	fmt.Fprintf(w, "\n%s\n", check)
+	fmt.Fprintln(w, TimingNote)
 }
+
+// TimingNote says which of the demo's figures change from run to run.
+const TimingNote = "(Row counts are the same on every run; requests, retries and full batches vary with timing:\n" +
+	"when each replica fetches, when max_wait cuts a partial batch, which request meets the 503s.)"
 
 // originalMessages is how many messages sampledata.Generate makes before the
 // re-published copies it appends: one per row, one per order of line items.

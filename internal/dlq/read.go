@@ -29,6 +29,7 @@ type Entry struct {
 	Subject       string    `json:"subject"`
 	Destination   string    `json:"destination"`
 	Reason        string    `json:"reason"`
+	EventID       string    `json:"event_id,omitempty"` // the body's event_id (EventIDOf)
 	Error         string    `json:"error,omitempty"`
 	Field         string    `json:"field,omitempty"`
 	TikTokCode    int       `json:"tiktok_code,omitempty"`
@@ -172,6 +173,7 @@ func entryOf(names broker.Names, seq uint64, subject string, h nats.Header, body
 		SourceSubject: h.Get(HeaderSourceSubject),
 		Time:          stored.UTC(),
 		Body:          body,
+		EventID:       EventIDOf(body),
 	}
 	e.TikTokCode, _ = strconv.Atoi(h.Get(HeaderTikTokCode))
 	e.SourceSeq, _ = strconv.ParseUint(h.Get(HeaderSourceSeq), 10, 64)

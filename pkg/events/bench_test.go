@@ -92,6 +92,7 @@ type refContent struct {
 
 type refProperties struct {
 	Contents    []refContent `json:"contents,omitempty"`
+	ContentIDs  []string     `json:"content_ids,omitempty"`
 	ContentType string       `json:"content_type,omitempty"`
 	Currency    string       `json:"currency,omitempty"`
 	Value       float64      `json:"value,omitempty"`
@@ -170,6 +171,7 @@ func referenceTransform(row []byte, now time.Time) ([]byte, error) {
 	qty, _ := strconv.ParseInt(refString(m["quantity"]), 10, 64)
 	ev.Properties = &refProperties{
 		Contents:    []refContent{{ContentID: refString(m["content_id"]), Price: price, Quantity: qty}},
+		ContentIDs:  []string{refString(m["content_id"])},
 		ContentType: "product",
 		Currency:    strings.ToUpper(refString(m["currency"])),
 		Value:       math.Round(price*float64(qty)*100) / 100,

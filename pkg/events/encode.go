@@ -5,10 +5,13 @@ import "strconv"
 // The event object is written by hand, in one fixed key order (SPEC §4):
 //
 //	event, event_time, event_id,
-//	user {email, phone, external_id, ip, user_agent, ttp, ttclid, locale},
+//	user {email, phone, external_id, first_name, last_name, city, state, country,
+//	      zip_code, ip, user_agent, ttp, ttclid, locale},
 //	properties {contents [{content_id, content_name, content_category, brand, price,
-//	            quantity}], content_type, currency, value, description, order_id, shop_id},
+//	            quantity}], content_ids, content_type, currency, value, description,
+//	            search_string, order_id, shop_id},
 //	page {url, referrer},
+//	lead {lead_id, lead_event_source},
 //	limited_data_use
 //
 // Absent fields and empty objects are omitted. A fixed order makes bodies
@@ -49,31 +52,41 @@ func (t *Transformer) pick(e int, c col) []byte {
 	return nil
 }
 
-// hashed returns row r's hashed email (0), phone (1) or external_id (2).
-func hashed(r *row, which int) span {
-	switch which {
-	case 0:
-		return r.email
-	case 1:
-		return r.phone
-	}
-	return r.extID
+// hashedKeys are the hashed user keys in output order: the key, its column and its
+// match key. email, phone and external_id become arrays when an event's rows carry
+// several distinct values; the others are event-level (the first row that has one).
+var hashedKeys = [...]struct {
+	c   col
+	key string
+	bit MatchKeys
+}{
+	{colEmail, "email", KeyEmail},
+	{colPhone, "phone", KeyPhone},
+	{colExternalID, "external_id", KeyExternalID},
+	{colFirstName, "first_name", KeyFirstName},
+	{colLastName, "last_name", KeyLastName},
+	{colCity, "city", KeyCity},
+	{colState, "state", KeyState},
+	{colCountry, "country", KeyCountry},
+	{colZipCode, "zip_code", KeyZipCode},
 }
 
 // appendIdentity writes "key":"hash", or "key":["h1","h2",…] when the rows of event
-// e carry several distinct values. It reports whether it wrote anything.
-func (t *Transformer) appendIdentity(b []byte, sep byte, e int, which int, key string) ([]byte, bool) {
+// e carry several distinct values of column c (one of email, phone, external_id). It
+// reports whether it wrote anything.
+func (t *Transformer) appendIdentity(b []byte, sep byte, e int, c col, key string) ([]byte, bool) {
 	n := 0
 	mark := len(b)
+	h := c - colEmail
 	for j := t.evs[e].first; j >= 0; j = t.rows[j].next {
-		s := hashed(&t.rows[j], which)
+		s := t.rows[j].hashed[h]
 		if !s.present() {
 			continue
 		}
 		v := t.bytes(s)
 		seen := false
 		for p := t.evs[e].first; p != j; p = t.rows[p].next {
-			if string(t.bytes(hashed(&t.rows[p], which))) == string(v) {
+			if string(t.bytes(t.rows[p].hashed[h])) == string(v) {
 				seen = true
 				break
 			}
@@ -128,9 +141,21 @@ func (t *Transformer) encode(ev *Event, e int) {
 	open := len(b)
 	sep := byte('{')
 	var ok bool
-	for which, key := range [...]string{"email", "phone", "external_id"} {
-		if b, ok = t.appendIdentity(b, sep, e, which, key); ok {
-			keys |= KeyEmail << which
+	for _, k := range hashedKeys {
+		if k.c <= colExternalID {
+			b, ok = t.appendIdentity(b, sep, e, k.c, k.key)
+		} else if s := t.pickHashed(e, k.c); s.present() {
+			b = append(b, sep, '"')
+			b = append(b, k.key...)
+			b = append(b, '"', ':', '"')
+			b = append(b, t.bytes(s)...) // hex: needs no escaping
+			b = append(b, '"')
+			ok = true
+		} else {
+			ok = false
+		}
+		if ok {
+			keys |= k.bit
 			sep = ','
 		}
 	}
@@ -188,7 +213,25 @@ func (t *Transformer) encode(ev *Event, e int) {
 	if items > 0 {
 		b = append(b, ']')
 	}
-	hasValue := t.evs[e].hasValue
+	ids := 0
+	for j := t.evs[e].first; j >= 0; j = t.rows[j].next {
+		r := &t.rows[j]
+		if !r.vals[colContentID].present() {
+			continue
+		}
+		if ids == 0 {
+			b = append(b, `,"content_ids":[`...)
+		} else {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, t.val(r, colContentID))
+		ids++
+	}
+	if ids > 0 {
+		b = append(b, ']')
+	}
+	st := &t.evs[e]
+	hasValue := st.hasValue || st.explicit >= 0
 	if v := t.pick(e, colContentType); v != nil {
 		b, sep = appendKeyString(b, sep, "content_type", v), ','
 	} else if items > 0 || hasValue {
@@ -202,13 +245,17 @@ func (t *Transformer) encode(ev *Event, e int) {
 	if hasValue {
 		b = append(b, sep)
 		b = append(b, `"value":`...)
-		b = t.evs[e].value.AppendJSON(b)
+		if st.hasValue {
+			b = st.value.AppendJSON(b)
+		} else {
+			b = t.rows[st.explicit].value.AppendJSON(b)
+		}
 		sep = ','
 	}
 	for _, p := range [...]struct {
 		c   col
 		key string
-	}{{colDescription, "description"}, {colOrderID, "order_id"}, {colShopID, "shop_id"}} {
+	}{{colDescription, "description"}, {colSearchString, "search_string"}, {colOrderID, "order_id"}, {colShopID, "shop_id"}} {
 		if v := t.pick(e, p.c); v != nil {
 			b, sep = appendKeyString(b, sep, p.key, v), ','
 		}
@@ -235,13 +282,47 @@ func (t *Transformer) encode(ev *Event, e int) {
 	if sep != '{' {
 		b = append(b, '}')
 	}
-	if t.web && t.cfg.LimitedDataUse {
+
+	// lead
+	sep = '{'
+	for _, p := range [...]struct {
+		c   col
+		key string
+	}{{colLeadID, "lead_id"}, {colLeadEventSource, "lead_event_source"}} {
+		if v := t.pick(e, p.c); v != nil {
+			if sep == '{' {
+				b = append(b, `,"lead":`...)
+			}
+			b, sep = appendKeyString(b, sep, p.key, v), ','
+		}
+	}
+	if sep != '{' {
+		b = append(b, '}')
+	}
+
+	// limited_data_use: the row's column (web only) overrides the destination
+	ldu := t.web && t.cfg.LimitedDataUse
+	if st.ldu >= 0 {
+		ldu = t.rows[st.ldu].ldu == lduTrue
+	}
+	if ldu {
 		b = append(b, `,"limited_data_use":true`...)
 	}
 	b = append(b, '}')
 	t.res.buf = b
 	ev.JSON = b[start:len(b):len(b)]
 	ev.Keys = keys
+}
+
+// pickHashed returns the hashed value of column c from the first row of event e that
+// has it.
+func (t *Transformer) pickHashed(e int, c col) span {
+	for j := t.evs[e].first; j >= 0; j = t.rows[j].next {
+		if s := t.rows[j].hashed[c-colEmail]; s.present() {
+			return s
+		}
+	}
+	return span{}
 }
 
 // hasItem reports whether the row carries any contents column.

@@ -29,7 +29,7 @@ func ExampleTransformer_Message() {
 		fmt.Printf("rows %v: %s\n", ev.Rows, ev.JSON)
 	}
 	// Output:
-	// rows [0 1]: {"event":"Purchase","event_time":1763980000,"event_id":"o-1","user":{"email":"71d4f55f72fa128dfb468a1a3901507c804b74316488744d769d7f4b16696476"},"properties":{"contents":[{"content_id":"sku-1","price":19.99,"quantity":3},{"content_id":"sku-2","price":0.5,"quantity":2}],"content_type":"product","currency":"USD","value":60.97,"order_id":"o-1"}}
+	// rows [0 1]: {"event":"Purchase","event_time":1763980000,"event_id":"o-1","user":{"email":"71d4f55f72fa128dfb468a1a3901507c804b74316488744d769d7f4b16696476"},"properties":{"contents":[{"content_id":"sku-1","price":19.99,"quantity":3},{"content_id":"sku-2","price":0.5,"quantity":2}],"content_ids":["sku-1","sku-2"],"content_type":"product","currency":"USD","value":60.97,"order_id":"o-1"}}
 }
 
 // Rejected rows name the column at fault and never echo a PII value.
@@ -52,5 +52,5 @@ func ExampleTransformer_Message_rejects() {
 	// row 0 invalid_row event
 	// row 1 invalid_row email
 	// row 2 outside_window timestamp
-	// event: "purchase" is not a TikTok event name; did you mean "Purchase"?
+	// event: is not a TikTok event name as written; did you mean "Purchase"? (event names are case-sensitive)
 }

@@ -29,41 +29,46 @@ func TestMergeLineItems(t *testing.T) {
 		t.Errorf("duplicates = %v", res.Duplicates)
 	}
 	want := expand(`{"event":"Purchase","event_time":1763980000,"event_id":"1","user":{"email":["{sha:a@b.co}","{sha:x@b.co}"]},` +
-		`"properties":{"contents":[{"content_id":"s1","price":19.99,"quantity":3},{"content_id":"s2","price":0.01,"quantity":7},{"content_id":"s3","price":10,"quantity":1}],` +
+		`"properties":{"contents":[{"content_id":"s1","price":19.99,"quantity":3},{"content_id":"s2","price":0.01,"quantity":7},{"content_id":"s3","price":10,"quantity":1}],"content_ids":["s1","s2","s3"],` +
 		`"content_type":"product","currency":"USD","value":70.04,"order_id":"o-1"}}`)
 	if string(ev.JSON) != want {
 		t.Errorf("merged event\n got %s\nwant %s", ev.JSON, want)
 	}
 }
 
-// TestMergeConflicts: the first row of an event_id wins; a later row that says
-// another event, timestamp or currency is rejected naming that field, so the user sees
-// it rather than having it silently folded in.
+// TestMergeConflicts: a later row that says another event, timestamp, currency,
+// value or limited_data_use than the first row of its event_id is rejected naming
+// that field, and the whole event with it: nothing of it is sent.
 func TestMergeConflicts(t *testing.T) {
-	base := `{"timestamp":` + ts + `,"event_id":"o","email":"a@b.co","content_id":"s1","currency":"USD"}`
+	base := `{"timestamp":` + ts + `,"event_id":"o","email":"a@b.co","content_id":"s1","currency":"USD","value":5,"limited_data_use":true,"page_url":"https://x.example/"}`
 	for _, tc := range []struct {
 		name, second, field string
 	}{
 		{"event", `{"timestamp":` + ts + `,"event":"Lead","event_id":"o","email":"a@b.co","content_id":"s2"}`, "event"},
 		{"timestamp", `{"timestamp":1763980001,"event_id":"o","email":"a@b.co","content_id":"s2"}`, "timestamp"},
 		{"currency", `{"timestamp":` + ts + `,"event_id":"o","email":"a@b.co","content_id":"s2","currency":"EUR"}`, "currency"},
+		{"value", `{"timestamp":` + ts + `,"event_id":"o","email":"a@b.co","content_id":"s2","value":"6"}`, "value"},
+		{"limited_data_use", `{"timestamp":` + ts + `,"event_id":"o","email":"a@b.co","content_id":"s2","limited_data_use":"false"}`, "limited_data_use"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := run(t, offline(), "["+base+","+tc.second+"]")
-			if len(res.Events) != 1 || len(res.Rejects) != 1 {
+			cfg := web()
+			cfg.FixedEventName = "Purchase"
+			second := strings.TrimSuffix(tc.second, "}") + `,"page_url":"https://x.example/"}`
+			res := run(t, cfg, "["+base+","+second+"]")
+			if len(res.Events) != 0 || len(res.Rejects) != 2 {
 				t.Fatalf("events %d rejects %+v", len(res.Events), res.Rejects)
 			}
-			r := res.Rejects[0]
-			if r.Row != 1 || r.Reason != ReasonInvalidRow || r.Field != tc.field || !strings.Contains(r.Err, `"o"`) {
-				t.Errorf("reject = %+v", r)
+			bad, sibling := res.Rejects[1], res.Rejects[0]
+			if bad.Row != 1 || bad.Reason != ReasonInvalidRow || bad.Field != tc.field || !strings.HasPrefix(bad.Err, tc.field+": ") {
+				t.Errorf("bad row's reject = %+v", bad)
 			}
-			if strings.Contains(string(res.Events[0].JSON), "s2") {
-				t.Errorf("rejected item merged: %s", res.Events[0].JSON)
+			if sibling.Row != 0 || sibling.Reason != ReasonInvalidRow || sibling.Field != tc.field || !strings.Contains(sibling.Err, "row 1 ") {
+				t.Errorf("first row's reject = %+v", sibling)
 			}
 		})
 	}
 	// A missing currency on a later line item is not a conflict: the event's applies.
-	res := run(t, offline(), "["+base+`,{"timestamp":`+ts+`,"event_id":"o","email":"a@b.co","content_id":"s2"}]`)
+	res := run(t, web(), "["+strings.Replace(base, `"event_id"`, `"event":"Lead","event_id"`, 1)+`,{"timestamp":`+ts+`,"event":"Lead","event_id":"o","email":"a@b.co","content_id":"s2","page_url":"https://x.example/"}]`)
 	if len(res.Rejects) != 0 || !strings.Contains(string(res.Events[0].JSON), `"currency":"USD"`) {
 		t.Errorf("rejects %+v, %s", res.Rejects, res.Events[0].JSON)
 	}

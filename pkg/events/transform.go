@@ -1,16 +1,10 @@
 package events
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"net/netip"
-	"net/url"
 	"slices"
-	"strconv"
+	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/normalize"
 )
@@ -30,21 +24,31 @@ func (s span) present() bool { return s.end > s.off }
 // row is one decoded and validated row. All its bytes live in Transformer.arena.
 type row struct {
 	vals   [numCols]span
-	email  span // SHA-256 hex as sent
-	phone  span
-	extID  span
-	id     span // event_id, given or generated
+	hashed [numHashed]span // SHA-256 hex as sent, of colEmail+i
+	id     span            // event_id, given or generated; also set on a rejected row when known
 	name   string
 	time   int64
 	price  normalize.Decimal
+	value  normalize.Decimal // the value column
 	qty    int64
-	ev     int32 // index of its event in Result.Events, -1 when not part of one
-	next   int32 // next row of the same event, -1 at the end
+	ldu    int8  // the limited_data_use column: lduUnset, lduFalse or lduTrue
+	ev     int32 // index of its event in Transformer.evs, -1 when not part of one
+	next   int32 // next valid row of the same event, -1 at the end
+	rej    int32 // index of its Reject in Result.Rejects, when rejected
 	status rowStatus
+	// idReady: the inputs of a generated event_id (event, time, hashed email and
+	// phone) are known, so even a row rejected later can be placed in its event.
+	idReady bool
 	// first decode problem: a nested value or a repeated column (reported by field)
 	badCol col
 	badMsg string
 }
+
+const (
+	lduUnset int8 = iota
+	lduFalse
+	lduTrue
+)
 
 type rowStatus uint8
 
@@ -57,11 +61,13 @@ const (
 // Transformer turns rows into TikTok events for one destination. It keeps scratch
 // buffers between calls, so it is not safe for concurrent use: use one per goroutine.
 type Transformer struct {
-	cfg    Config
-	web    bool
-	window int64 // seconds
-	phone  *normalize.Phone
-	fixed  string // fixed event name, "" when none
+	cfg      Config
+	web      bool
+	take     [numCols]Use // what this destination's source does with each column
+	identity string       // the identity rule's words, for the error of a row without one
+	window   int64        // seconds
+	phone    *normalize.Phone
+	fixed    string // fixed event name, "" when none
 
 	// per input
 	res    *Result
@@ -77,27 +83,30 @@ type Transformer struct {
 	// per Transformer: what was already reported, and interned custom names
 	reported map[string]struct{}
 	names    map[string]string
-}
 
-// evState is an event being assembled: its rows as a list threaded through row.next,
-// and its running value.
-type evState struct {
-	first, last int32
-	value       normalize.Decimal
-	hasValue    bool
+	// the last message Message read and its rows' spans, and an index of rows built
+	// for another message by DeadLetterRow: dead letters never re-parse a message
+	// once per row
+	last, dlMsg        []byte
+	lastSpans, dlSpans []span
 }
 
 // NewTransformer checks cfg and returns a Transformer for it. An invalid setting is
 // reported by name (event_source, window, phone_region, fixed_event_name).
 func NewTransformer(cfg Config) (*Transformer, error) {
 	t := &Transformer{cfg: cfg}
-	switch cfg.EventSource {
-	case SourceWeb:
-		t.web = true
-	case SourceOffline:
-	default:
-		return nil, fmt.Errorf("event_source %q: use %q or %q", cfg.EventSource, SourceWeb, SourceOffline)
+	if !slices.Contains(Sources(), cfg.EventSource) {
+		return nil, fmt.Errorf("event_source %q: use %s", cfg.EventSource, strings.Join(Sources(), ", "))
 	}
+	t.web = cfg.EventSource == SourceWeb
+	var ids []string
+	for c := range numCols {
+		t.take[c] = columnTable[c].Use(cfg.EventSource)
+		if columnTable[c].Identity && t.take[c] != Dropped {
+			ids = append(ids, columnTable[c].Name)
+		}
+	}
+	t.identity = fmt.Sprintf("%s events need %s to match a person; the row has none", cfg.EventSource, orList(ids))
 	w := cfg.Window
 	if w == 0 {
 		w = DefaultWindow
@@ -118,7 +127,7 @@ func NewTransformer(cfg Config) (*Transformer, error) {
 	if cfg.FixedEventName != "" {
 		name, msg := t.checkName([]byte(cfg.FixedEventName))
 		if msg != "" {
-			return nil, fmt.Errorf("fixed_event_name: %s", msg[len("event: "):])
+			return nil, fmt.Errorf("fixed_event_name %q: %s", cfg.FixedEventName, msg)
 		}
 		t.fixed = name
 	}
@@ -145,12 +154,12 @@ func (t *Transformer) Message(msg []byte, res *Result) error {
 			return t.malformed("it is not one JSON object")
 		}
 	case '[':
-		err := SplitArray(msg, func(_ int, elem []byte) bool {
+		err := SplitArray(msg, func(off int, elem []byte) bool {
 			if len(elem) == 0 || elem[0] != '{' {
 				return false
 			}
-			_, ok := t.addObjectAt(elem, 0)
-			return ok
+			end, ok := t.addObjectAt(msg, off)
+			return ok && end == off+len(elem)
 		})
 		if err != nil {
 			return t.malformed("it is not a JSON array of objects")
@@ -159,6 +168,8 @@ func (t *Transformer) Message(msg []byte, res *Result) error {
 		return t.malformed("it is neither a JSON object nor an array of objects")
 	}
 	t.Finish()
+	t.last = msg
+	t.lastSpans = append(t.lastSpans[:0], t.res.spans...)
 	return nil
 }
 
@@ -225,7 +236,9 @@ func (t *Transformer) Reset(res *Result) {
 	res.Ignored = res.Ignored[:0]
 	res.buf = res.buf[:0]
 	res.rowIdx = res.rowIdx[:0]
+	res.spans = res.spans[:0]
 	t.res = res
+	t.last = nil
 	t.now = t.cfg.Now().Unix()
 	t.arena = t.arena[:0]
 	t.rows = t.rows[:0]
@@ -246,6 +259,7 @@ func (t *Transformer) AddObject(obj []byte) (idx int, ok bool) {
 		}
 		if ok { // a valid object followed by more data: undo the row
 			t.rows = t.rows[:len(t.rows)-1]
+			t.res.spans = t.res.spans[:len(t.res.spans)-1]
 			t.res.Rows--
 		}
 	}
@@ -256,12 +270,14 @@ func (t *Transformer) AddObject(obj []byte) (idx int, ok bool) {
 
 func (t *Transformer) newRow() int {
 	t.rows = append(t.rows, row{ev: -1, next: -1, badCol: colUnknown})
+	t.res.spans = append(t.res.spans, span{})
 	t.res.Rows++
 	return len(t.rows) - 1
 }
 
 func (t *Transformer) reject(idx int, reason Reason, field, msg string) {
 	t.rows[idx].status = rowRejected
+	t.rows[idx].rej = int32(len(t.res.Rejects))
 	t.res.Rejects = append(t.res.Rejects, Reject{Row: idx, Reason: reason, Field: field, Err: msg})
 }
 
@@ -273,12 +289,15 @@ func (t *Transformer) addObjectAt(data []byte, i int) (end int, ok bool) {
 	r := &t.rows[idx]
 	undo := func() (int, bool) {
 		t.rows = t.rows[:idx]
+		t.res.spans = t.res.spans[:idx]
 		t.res.Rows--
 		t.arena = t.arena[:arenaMark]
 		return 0, false
 	}
+	start := i
 	i = skipWS(data, i+1)
 	if i < len(data) && data[i] == '}' {
+		t.res.spans[idx] = span{uint32(start), uint32(i + 1)}
 		t.validate(idx)
 		return i + 1, true
 	}
@@ -365,6 +384,7 @@ func (t *Transformer) addObjectAt(data []byte, i int) (end int, ok bool) {
 		case ',':
 			i = skipWS(data, i+1)
 		case '}':
+			t.res.spans[idx] = span{uint32(start), uint32(i + 1)}
 			t.validate(idx)
 			return i + 1, true
 		default:
@@ -374,34 +394,34 @@ func (t *Transformer) addObjectAt(data []byte, i int) (end int, ok bool) {
 }
 
 // column maps a key to its column, or to colUnknown for a column this destination
-// ignores; each ignored name is reported once per Transformer in Result.Ignored.
+// ignores (unknown, or not taken by its source: see Columns); each ignored name is
+// reported once per Transformer in Result.Ignored.
 func (t *Transformer) column(key []byte) col {
 	c := lookupCol(key)
-	why := ""
 	switch {
 	case c == colUnknown:
-		why = "unknown column"
-	case c == colValue:
-		why = "value is never read from a row: it is computed as the sum of price × quantity"
-	case !t.web && c.webOnly():
-		why = "web-only column, dropped on an offline destination"
+		t.report(key, c)
+	case t.take[c] == Dropped:
+		t.report(key, c)
 	default:
 		return c
 	}
-	t.report(key, why)
 	return colUnknown
 }
 
-func (t *Transformer) report(key []byte, why string) {
+func (t *Transformer) report(key []byte, c col) {
 	if _, ok := t.reported[string(key)]; ok || len(t.reported) >= maxReported {
 		return
 	}
 	if t.reported == nil {
 		t.reported = make(map[string]struct{})
 	}
-	name := string(key)
-	t.reported[name] = struct{}{}
-	t.res.Ignored = append(t.res.Ignored, IgnoredColumn{Name: name, Why: why})
+	t.reported[string(key)] = struct{}{}
+	why := "unknown column"
+	if c != colUnknown {
+		why = fmt.Sprintf("%s events do not take this column (it is for %s events); dropped", t.cfg.EventSource, c.takenBy())
+	}
+	t.res.Ignored = append(t.res.Ignored, IgnoredColumn{Name: reportedName(key), Why: why})
 }
 
 // SetHeader sets the CSV header for the AddRecord calls that follow. Columns are
@@ -447,396 +467,6 @@ func (t *Transformer) AddRecord(record []string) int {
 	return idx
 }
 
-func (t *Transformer) val(r *row, c col) []byte { return t.arena[r.vals[c].off:r.vals[c].end] }
-
-func (t *Transformer) bytes(s span) []byte { return t.arena[s.off:s.end] }
-
-// invalid rejects row idx as invalid_row for field.
-func (t *Transformer) invalid(idx int, c col, msg string) {
-	t.reject(idx, ReasonInvalidRow, colNames[c], colNames[c]+": "+msg)
-}
-
-func (t *Transformer) fieldErr(idx int, c col, err error) {
-	var fe *normalize.FieldError
-	if errors.As(err, &fe) {
-		// FieldError never carries the raw value; name the column we read.
-		t.reject(idx, ReasonInvalidRow, colNames[c], colNames[c]+": "+fe.Msg)
-		return
-	}
-	t.invalid(idx, c, "is not valid")
-}
-
-// hash appends the hashed form of column c to the arena and returns its span.
-func (t *Transformer) hash(r *row, c col) (span, error) {
-	v := t.val(r, c)
-	off := len(t.arena)
-	var err error
-	switch c {
-	case colEmail:
-		t.arena, err = normalize.AppendHashedEmail(t.arena, v)
-	case colPhone:
-		t.arena, err = t.phone.AppendHashed(t.arena, v)
-	default:
-		t.arena, err = normalize.AppendHashedExternalID(t.arena, v)
-	}
-	if err != nil {
-		t.arena = t.arena[:off]
-		return span{}, err
-	}
-	return span{uint32(off), uint32(len(t.arena))}, nil
-}
-
-// validate applies the rules of SPEC §3 to row idx, in column order, and rejects it
-// with the first failure.
-func (t *Transformer) validate(idx int) {
-	r := &t.rows[idx]
-	if r.badCol != colUnknown {
-		t.invalid(idx, r.badCol, r.badMsg)
-		return
-	}
-	// timestamp
-	if !r.vals[colTimestamp].present() {
-		t.invalid(idx, colTimestamp, "is required (ISO 8601, Unix seconds or Unix milliseconds)")
-		return
-	}
-	ts, err := normalize.ParseTimestamp(t.val(r, colTimestamp))
-	if err != nil {
-		t.fieldErr(idx, colTimestamp, err)
-		return
-	}
-	r.time = ts
-	// event
-	if r.vals[colEvent].present() {
-		name, msg := t.checkName(t.val(r, colEvent))
-		if msg != "" {
-			t.reject(idx, ReasonInvalidRow, "event", msg)
-			return
-		}
-		r.name = name
-	} else if t.fixed != "" {
-		r.name = t.fixed
-	} else {
-		t.invalid(idx, colEvent, "is missing and the destination has no fixed_event_name")
-		return
-	}
-	// event_id
-	if r.vals[colEventID].present() {
-		if n := utf8.RuneCount(t.val(r, colEventID)); n > 64 {
-			t.invalid(idx, colEventID, "is "+strconv.Itoa(n)+" characters long; TikTok allows at most 64")
-			return
-		}
-	}
-	// identity
-	if r.vals[colEmail].present() {
-		if r.email, err = t.hash(r, colEmail); err != nil {
-			t.fieldErr(idx, colEmail, err)
-			return
-		}
-	}
-	if r.vals[colPhone].present() {
-		if r.phone, err = t.hash(r, colPhone); err != nil {
-			t.fieldErr(idx, colPhone, err)
-			return
-		}
-	}
-	if t.web {
-		if r.vals[colExternalID].present() {
-			if r.extID, err = t.hash(r, colExternalID); err != nil {
-				t.fieldErr(idx, colExternalID, err)
-				return
-			}
-		}
-		if !r.email.present() && !r.phone.present() && !r.extID.present() {
-			t.invalid(idx, colEmail, "a web event needs email, phone or external_id to match a user; the row has none")
-			return
-		}
-		if r.vals[colIP].present() {
-			if _, err := netip.ParseAddr(string(t.val(r, colIP))); err != nil {
-				t.invalid(idx, colIP, "is not an IPv4 or IPv6 address")
-				return
-			}
-		}
-		if !r.vals[colPageURL].present() {
-			t.invalid(idx, colPageURL, "is required for web events (the absolute http(s) URL of the page)")
-			return
-		}
-		if msg := checkURL(t.val(r, colPageURL)); msg != "" {
-			t.invalid(idx, colPageURL, msg)
-			return
-		}
-	} else if !r.email.present() && !r.phone.present() {
-		t.invalid(idx, colEmail, "an offline event needs email or phone to match a customer; the row has neither")
-		return
-	}
-	// properties
-	if r.vals[colCurrency].present() {
-		v := t.val(r, colCurrency)
-		if len(v) != 3 || !isLetter(v[0]) || !isLetter(v[1]) || !isLetter(v[2]) {
-			t.invalid(idx, colCurrency, "is not an ISO 4217 currency code (three letters, e.g. USD)")
-			return
-		}
-		for i := range v {
-			v[i] &^= 0x20 // upper case, in our own copy
-		}
-	}
-	if r.vals[colContentType].present() {
-		v := t.val(r, colContentType)
-		switch {
-		case equalFoldASCII(v, "product"):
-			copy(v, "product")
-		case equalFoldASCII(v, "product_group"):
-			copy(v, "product_group")
-		default:
-			t.invalid(idx, colContentType, `must be "product" or "product_group"`)
-			return
-		}
-	}
-	if r.vals[colPrice].present() {
-		if r.price, err = normalize.ParseDecimal("price", t.val(r, colPrice)); err != nil {
-			t.fieldErr(idx, colPrice, err)
-			return
-		}
-	}
-	if r.vals[colQuantity].present() {
-		if r.qty, err = normalize.ParseQuantity(t.val(r, colQuantity)); err != nil {
-			t.fieldErr(idx, colQuantity, err)
-			return
-		}
-	}
-	if r.vals[colPrice].present() && r.vals[colQuantity].present() {
-		if _, err := r.price.MulInt(r.qty); err != nil {
-			t.invalid(idx, colQuantity, "price × quantity is too large to represent exactly")
-			return
-		}
-	}
-	// event_id, generated when absent
-	if r.vals[colEventID].present() {
-		r.id = r.vals[colEventID]
-	} else {
-		r.id = t.generateID(r)
-	}
-	// window
-	switch {
-	case r.time < t.now-t.window:
-		t.reject(idx, ReasonOutsideWindow, "timestamp", fmt.Sprintf("timestamp: the event is older than the destination's %s attribution window", fmtWindow(t.window)))
-	case r.time > t.now+int64(futureSlack/time.Second):
-		t.reject(idx, ReasonFutureTimestamp, "timestamp", "timestamp: the event is more than 10 minutes in the future; check the clock and time zone of the source")
-	}
-}
-
-func isLetter(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
-
-func fmtWindow(sec int64) string {
-	switch {
-	case sec%86400 == 0:
-		return strconv.FormatInt(sec/86400, 10) + "-day"
-	case sec%3600 == 0:
-		return strconv.FormatInt(sec/3600, 10) + "-hour"
-	}
-	return (time.Duration(sec) * time.Second).String()
-}
-
-func checkURL(v []byte) string {
-	u, err := url.Parse(string(v))
-	if err != nil || u.Host == "" || (!equalFoldASCII([]byte(u.Scheme), "http") && !equalFoldASCII([]byte(u.Scheme), "https")) {
-		return "is not an absolute http(s) URL"
-	}
-	return ""
-}
-
-// checkName returns the event name to send for a row's event column, or an error
-// message. Event names are not PII, so the message may quote them.
-func (t *Transformer) checkName(v []byte) (string, string) {
-	exact, spelling := lookupEvent(v)
-	if exact != "" {
-		return exact, ""
-	}
-	if spelling != "" {
-		return "", fmt.Sprintf("event: %q is not a TikTok event name; did you mean %q?", v, spelling)
-	}
-	if !t.web {
-		return "", fmt.Sprintf("event: %q is not a TikTok standard event name; offline events must use one (e.g. Purchase, CompletePayment)", truncate(v, 64))
-	}
-	if utf8.RuneCount(v) > 100 {
-		return "", "event: a custom event name must be at most 100 characters"
-	}
-	if name, ok := t.names[string(v)]; ok {
-		return name, ""
-	}
-	name := string(v)
-	if len(t.names) < maxReported {
-		if t.names == nil {
-			t.names = make(map[string]string)
-		}
-		t.names[name] = name
-	}
-	return name, ""
-}
-
-func truncate(v []byte, n int) []byte {
-	if len(v) > n {
-		return v[:n]
-	}
-	return v
-}
-
-// generateID appends the generated event_id of SPEC §3 to the arena: the first 36 hex
-// characters of SHA-256(hashed_email|hashed_phone|event|event_time).
-func (t *Transformer) generateID(r *row) span {
-	var buf [256]byte
-	in := append(buf[:0], t.bytes(r.email)...)
-	in = append(in, '|')
-	in = append(in, t.bytes(r.phone)...)
-	in = append(in, '|')
-	in = append(in, r.name...)
-	in = append(in, '|')
-	in = strconv.AppendInt(in, r.time, 10)
-	sum := sha256.Sum256(in)
-	off := len(t.arena)
-	t.arena = hex.AppendEncode(t.arena, sum[:18])
-	return span{uint32(off), uint32(len(t.arena))}
-}
-
-// Finish merges the rows added since Reset that share an event_id into events and
-// encodes them into the Result.
-func (t *Transformer) Finish() {
-	res := t.res
-	valid := 0
-	for i := range t.rows {
-		if t.rows[i].status == rowOK {
-			valid++
-		}
-	}
-	// A single-row message, the common case, needs no map; nor do small arrays.
-	useMap := valid > 16
-	if useMap && t.ids == nil {
-		t.ids = make(map[string]int32, valid)
-	}
-	conflicts := false
-	for i := range t.rows {
-		r := &t.rows[i]
-		if r.status != rowOK {
-			continue
-		}
-		id := t.bytes(r.id)
-		k := int32(-1)
-		if useMap {
-			if e, ok := t.ids[string(id)]; ok {
-				k = e
-			}
-		} else {
-			for e := range res.Events {
-				if res.Events[e].ID == string(id) {
-					k = int32(e)
-					break
-				}
-			}
-		}
-		if k >= 0 {
-			if !t.merge(i, k) {
-				conflicts = true
-			}
-			continue
-		}
-		k = int32(len(res.Events))
-		res.Events = append(res.Events, Event{ID: string(id), Name: r.name, Time: r.time})
-		t.evs = append(t.evs, evState{first: int32(i), last: int32(i)})
-		if useMap {
-			t.ids[res.Events[k].ID] = k
-		}
-		r.ev, r.next = k, -1
-		t.addValue(i, k)
-	}
-	if cap(res.rowIdx) < valid {
-		res.rowIdx = make([]int, 0, valid)
-	}
-	for e := range res.Events {
-		b := len(res.rowIdx)
-		for j := t.evs[e].first; j >= 0; j = t.rows[j].next {
-			res.rowIdx = append(res.rowIdx, int(j))
-		}
-		res.Events[e].Rows = res.rowIdx[b:len(res.rowIdx):len(res.rowIdx)]
-		t.encode(&res.Events[e], e)
-	}
-	if conflicts {
-		slices.SortFunc(res.Rejects, func(a, b Reject) int { return a.Row - b.Row })
-	}
-}
-
-// addValue adds row i's price × quantity to event k's value.
-func (t *Transformer) addValue(i int, k int32) bool {
-	r := &t.rows[i]
-	if !r.vals[colPrice].present() || !r.vals[colQuantity].present() {
-		return true
-	}
-	line, err := r.price.MulInt(r.qty)
-	if err != nil {
-		return false
-	}
-	s := &t.evs[k]
-	if !s.hasValue {
-		s.value, s.hasValue = line, true
-		return true
-	}
-	sum, err := s.value.Add(line)
-	if err != nil {
-		return false
-	}
-	s.value = sum
-	return true
-}
-
-// merge adds row i to event k as a line item. A row identical to one already in the
-// event is a duplicate. A row that contradicts the event (another event name,
-// timestamp or currency under the same event_id) is rejected naming that field: the
-// first row wins, and the later one is shown to the user rather than silently dropped
-// or silently changing what the first row said. It returns false on a rejection.
-func (t *Transformer) merge(i int, k int32) bool {
-	r := &t.rows[i]
-	ev := &t.res.Events[k]
-	st := &t.evs[k]
-	for j := st.first; j >= 0; j = t.rows[j].next {
-		if t.sameRow(&t.rows[j], r) {
-			r.status = rowDuplicate
-			t.res.Duplicates = append(t.res.Duplicates, i)
-			return true
-		}
-	}
-	first := &t.rows[st.first]
-	switch {
-	case r.name != ev.Name:
-		t.reject(i, ReasonInvalidRow, "event", fmt.Sprintf("event: %q differs from %q of an earlier row with the same event_id %q; line items of one event must share event and timestamp", truncate([]byte(r.name), 64), ev.Name, ev.ID))
-		return false
-	case r.time != ev.Time:
-		t.reject(i, ReasonInvalidRow, "timestamp", fmt.Sprintf("timestamp: differs from an earlier row with the same event_id %q; line items of one event must share event and timestamp", ev.ID))
-		return false
-	case r.vals[colCurrency].present() && first.vals[colCurrency].present() &&
-		string(t.val(r, colCurrency)) != string(t.val(first, colCurrency)):
-		t.reject(i, ReasonInvalidRow, "currency", fmt.Sprintf("currency: differs from an earlier row with the same event_id %q; one event has one currency", ev.ID))
-		return false
-	}
-	saved := *st
-	if !t.addValue(i, k) {
-		*st = saved
-		t.invalid(i, colQuantity, "the event's total value is too large to represent exactly")
-		return false
-	}
-	r.ev, r.next = k, -1
-	t.rows[st.last].next = int32(i)
-	st.last = int32(i)
-	return true
-}
-
-// sameRow reports whether two rows carry the same value in every column.
-func (t *Transformer) sameRow(a, b *row) bool {
-	for c := range numCols {
-		if string(t.bytes(a.vals[c])) != string(t.bytes(b.vals[c])) {
-			return false
-		}
-	}
-	return true
-}
-
 // AddMalformed adds a row that could not be decoded at all (a line that is not JSON,
 // a CSV record with broken quotes), rejected as malformed_message with msg, and
 // returns its index. worker preview uses it so that a broken line is reported in
@@ -855,6 +485,7 @@ func (t *Transformer) Grow(rows, size int) {
 	// decoded values, plus two hashes and an event id per row
 	t.arena = slices.Grow(t.arena, size+rows*(64+64+36))
 	if t.res != nil {
+		t.res.spans = slices.Grow(t.res.spans, rows)
 		t.res.Events = slices.Grow(t.res.Events, rows)
 		t.res.rowIdx = slices.Grow(t.res.rowIdx, rows)
 		// an event is about as long as its row, plus the hashes

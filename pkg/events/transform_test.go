@@ -36,6 +36,9 @@ func offline() Config {
 func web() Config {
 	return Config{EventSource: SourceWeb, Now: clock}
 }
+func crm() Config {
+	return Config{EventSource: SourceCRM, FixedEventName: "Lead", Now: clock}
+}
 
 func mustT(t testing.TB, cfg Config) *Transformer {
 	t.Helper()
@@ -167,21 +170,70 @@ func TestRules(t *testing.T) {
 		{name: "page_url not http", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","email":"a@b.co","page_url":"ftp://x.example/"}`, reason: ReasonInvalidRow, field: "page_url"},
 		// properties
 		{name: "contents, defaults and exact value", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","content_id":"sku-1","content_name":"Tee","content_category":"shirts","brand":"B","price":"19.99","quantity":3}`,
-			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"contents":[{"content_id":"sku-1","content_name":"Tee","content_category":"shirts","brand":"B","price":19.99,"quantity":3}],"content_type":"product","currency":"USD","value":59.97}}`},
+			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"contents":[{"content_id":"sku-1","content_name":"Tee","content_category":"shirts","brand":"B","price":19.99,"quantity":3}],"content_ids":["sku-1"],"content_type":"product","currency":"USD","value":59.97}}`},
 		{name: "price without quantity has no value", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","price":5}`,
 			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"contents":[{"price":5}],"content_type":"product","currency":"USD"}}`},
-		{name: "value column is ignored", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","value":1000}`,
-			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"}}`},
+		{name: "value column without items", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","value":"1000.50"}`,
+			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"content_type":"product","currency":"USD","value":1000.5}}`},
 		{name: "properties without contents get no defaults", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","order_id":"o-1","shop_id":"s","description":"d"}`,
 			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"description":"d","order_id":"o-1","shop_id":"s"}}`},
 		{name: "currency upper-cased, content_type kept", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","currency":"eur","content_type":"Product_Group","content_id":"g"}`,
-			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"contents":[{"content_id":"g"}],"content_type":"product_group","currency":"EUR"}}`},
+			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"contents":[{"content_id":"g"}],"content_ids":["g"],"content_type":"product_group","currency":"EUR"}}`},
 		{name: "currency bad", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","currency":"EURO"}`, reason: ReasonInvalidRow, field: "currency"},
 		{name: "content_type bad", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","content_type":"sku"}`, reason: ReasonInvalidRow, field: "content_type"},
 		{name: "price negative", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","price":-1}`, reason: ReasonInvalidRow, field: "price"},
 		{name: "price not a number", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","price":"ten"}`, reason: ReasonInvalidRow, field: "price"},
 		{name: "quantity fractional", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","quantity":1.5}`, reason: ReasonInvalidRow, field: "quantity"},
 		{name: "quantity negative", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","quantity":"-2"}`, reason: ReasonInvalidRow, field: "quantity"},
+		// upper-case hex is already hashed: sent lower-cased
+		{name: "upper-case digests pass through lower-cased", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","event_id":"e","email":"` + strings.ToUpper(sha("x@y.z")) + `","phone":"` + strings.ToUpper(sha("+14155552671")) + `","external_id":"` + strings.ToUpper(sha("u1")) + `","first_name":"` + strings.ToUpper(sha("ann")) + `","zip_code":"` + strings.ToUpper(sha("94107")) + `",` + page + `}`,
+			want: `{"event":"Lead","event_time":1763980000,"event_id":"e","user":{"email":"{sha:x@y.z}","phone":"{sha:+14155552671}","external_id":"{sha:u1}","first_name":"{sha:ann}","zip_code":"{sha:94107}"},"page":{"url":"https://shop.example/p"}}`},
+		// advanced matching
+		{name: "advanced matching web", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","event_id":"e","email":"a@b.co","first_name":" Ann ","last_name":"SMITH","city":"San  Francisco","state":"California","country":"us","zip_code":"94107-1234",` + page + `}`,
+			want: `{"event":"Lead","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}","first_name":"{sha:ann}","last_name":"{sha:smith}","city":"{sha:san francisco}","state":"{sha:ca}","country":"{sha:us}","zip_code":"{sha:94107}"},"page":{"url":"https://shop.example/p"}}`},
+		{name: "advanced matching crm, non-US address", cfg: crm(), row: `{"timestamp":` + ts + `,"event_id":"e","phone":"+44 20 7946 0958","lead_id":"L1","city":"London","state":"Greater London","country":"GBR","zip_code":"SW1A 1AA"}`,
+			want: `{"event":"Lead","event_time":1763980000,"event_id":"e","user":{"phone":"{sha:+442079460958}","city":"{sha:london}","state":"{sha:greater london}","country":"{sha:gb}","zip_code":"{sha:sw1a1aa}"},"lead":{"lead_id":"L1"}}`},
+		{name: "advanced matching dropped offline", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","first_name":"Ann","state":"nowhere","country":"XX"}`,
+			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"}}`},
+		{name: "advanced keys are not an identity", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","first_name":"Ann","last_name":"Smith",` + page + `}`, reason: ReasonInvalidRow, field: "email"},
+		{name: "country unknown", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","email":"a@b.co","country":"EU",` + page + `}`, reason: ReasonInvalidRow, field: "country"},
+		{name: "US state unknown", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","email":"a@b.co","state":"Bavaria","country":"US",` + page + `}`, reason: ReasonInvalidRow, field: "state"},
+		{name: "CA province by name", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","event_id":"e","email":"a@b.co","state":"Québec","country":"CA",` + page + `}`,
+			want: `{"event":"Lead","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}","state":"{sha:qc}","country":"{sha:ca}"},"page":{"url":"https://shop.example/p"}}`},
+		{name: "US zip invalid", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","email":"a@b.co","zip_code":"9410","country":"US",` + page + `}`, reason: ReasonInvalidRow, field: "zip_code"},
+		{name: "first_name blank after trim", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","email":"a@b.co","first_name":"   ",` + page + `}`, reason: ReasonInvalidRow, field: "first_name"},
+		// crm
+		{name: "crm lead", cfg: crm(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","lead_id":"7305129398742720514","lead_event_source":"HubSpot","value":250,"currency":"eur"}`,
+			want: `{"event":"Lead","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"content_type":"product","currency":"EUR","value":250},"lead":{"lead_id":"7305129398742720514","lead_event_source":"HubSpot"}}`},
+		{name: "crm external_id is an identity", cfg: crm(), row: `{"timestamp":` + ts + `,"event_id":"e","external_id":"u1","lead_id":"L1"}`,
+			want: `{"event":"Lead","event_time":1763980000,"event_id":"e","user":{"external_id":"{sha:u1}"},"lead":{"lead_id":"L1"}}`},
+		{name: "crm lead_id required", cfg: crm(), row: `{"timestamp":` + ts + `,"email":"a@b.co","lead_event_source":"HubSpot"}`, reason: ReasonInvalidRow, field: "lead_id"},
+		{name: "crm needs an identity", cfg: crm(), row: `{"timestamp":` + ts + `,"lead_id":"L1"}`, reason: ReasonInvalidRow, field: "email"},
+		{name: "crm standard names only", cfg: crm(), row: `{"timestamp":` + ts + `,"event":"Qualified","email":"a@b.co","lead_id":"L1"}`, reason: ReasonInvalidRow, field: "event"},
+		{name: "crm drops web columns", cfg: crm(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","lead_id":"L1","ip":"bad","page_url":"/x","limited_data_use":"maybe"}`,
+			want: `{"event":"Lead","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"lead":{"lead_id":"L1"}}`},
+		{name: "web drops lead columns", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","event_id":"e","email":"a@b.co","lead_id":"L1",` + page + `}`,
+			want: `{"event":"Lead","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"page":{"url":"https://shop.example/p"}}`},
+		// more properties
+		{name: "search_string", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Search","event_id":"e","email":"a@b.co","search_string":"red \"tee\"",` + page + `}`,
+			want: `{"event":"Search","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"search_string":"red \"tee\""},"page":{"url":"https://shop.example/p"}}`},
+		{name: "explicit value equal to the items' sum", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","price":"19.99","quantity":3,"value":"59.970"}`,
+			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"contents":[{"price":19.99,"quantity":3}],"content_type":"product","currency":"USD","value":59.97}}`},
+		{name: "explicit value contradicting the items' sum", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","price":"19.99","quantity":3,"value":60}`, reason: ReasonInvalidRow, field: "value"},
+		{name: "value with unpriced items", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","content_id":"plan-1","value":9.99}`,
+			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"contents":[{"content_id":"plan-1"}],"content_ids":["plan-1"],"content_type":"product","currency":"USD","value":9.99}}`},
+		{name: "value negative", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","value":-1}`, reason: ReasonInvalidRow, field: "value"},
+		{name: "limited_data_use true overrides an off destination", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","event_id":"e","email":"a@b.co","limited_data_use":true,` + page + `}`,
+			want: `{"event":"Lead","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"page":{"url":"https://shop.example/p"},"limited_data_use":true}`},
+		{name: "limited_data_use false overrides an on destination", cfg: Config{EventSource: SourceWeb, LimitedDataUse: true, Now: clock}, row: `{"timestamp":` + ts + `,"event":"Lead","event_id":"e","email":"a@b.co","limited_data_use":"FALSE",` + page + `}`,
+			want: `{"event":"Lead","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"page":{"url":"https://shop.example/p"}}`},
+		{name: "limited_data_use invalid", cfg: web(), row: `{"timestamp":` + ts + `,"event":"Lead","email":"a@b.co","limited_data_use":"yes",` + page + `}`, reason: ReasonInvalidRow, field: "limited_data_use"},
+		{name: "limited_data_use dropped offline", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","limited_data_use":true}`,
+			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"}}`},
+		{name: "currency unknown", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","currency":"ABC"}`, reason: ReasonInvalidRow, field: "currency"},
+		{name: "currency placeholder", cfg: offline(), row: `{"timestamp":` + ts + `,"email":"a@b.co","currency":"XXX"}`, reason: ReasonInvalidRow, field: "currency"},
+		{name: "currency trimmed", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","currency":" jpy ","value":100}`,
+			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"},"properties":{"content_type":"product","currency":"JPY","value":100}}`},
 		// decoding
 		{name: "null and empty are absent", cfg: offline(), row: `{"timestamp":` + ts + `,"event_id":"e","email":"a@b.co","phone":null,"order_id":"","brand":null}`,
 			want: `{"event":"Purchase","event_time":1763980000,"event_id":"e","user":{"email":"{sha:a@b.co}"}}`},
@@ -227,7 +279,7 @@ func TestRules(t *testing.T) {
 
 func TestCaseMismatchGivesSpelling(t *testing.T) {
 	res := run(t, web(), `{"timestamp":`+ts+`,"event":"addtocart","email":"a@b.co","page_url":"https://x.example/"}`)
-	want := `event: "addtocart" is not a TikTok event name; did you mean "AddToCart"?`
+	want := `event: is not a TikTok event name as written; did you mean "AddToCart"? (event names are case-sensitive)`
 	if len(res.Rejects) != 1 || res.Rejects[0].Err != want {
 		t.Fatalf("rejects = %+v, want %q", res.Rejects, want)
 	}
@@ -236,7 +288,7 @@ func TestCaseMismatchGivesSpelling(t *testing.T) {
 func TestIgnoredColumnsReportedOnce(t *testing.T) {
 	tr := mustT(t, offline())
 	var res Result
-	msg := `[{"timestamp":` + ts + `,"email":"a@b.co","favourite_colour":"red","ip":"1.2.3.4","value":3},
+	msg := `[{"timestamp":` + ts + `,"email":"a@b.co","favourite_colour":"red","ip":"1.2.3.4","first_name":"Ann"},
 	         {"timestamp":` + ts + `,"email":"c@b.co","favourite_colour":"blue"}]`
 	if err := tr.Message([]byte(msg), &res); err != nil {
 		t.Fatal(err)
@@ -251,7 +303,7 @@ func TestIgnoredColumnsReportedOnce(t *testing.T) {
 			t.Errorf("a value leaked into %q", ig.Why)
 		}
 	}
-	for _, name := range []string{"favourite_colour", "ip", "value"} {
+	for _, name := range []string{"favourite_colour", "ip", "first_name"} {
 		if !got[name] {
 			t.Errorf("%s not reported; got %+v", name, res.Ignored)
 		}

@@ -10,6 +10,20 @@
 // "external_id", "timestamp", "price", "quantity", "value") and say what was wrong in
 // plain words; they never echo the raw value, since that value is usually PII.
 //
+// # Already hashed values
+//
+// A value that is already a SHA-256 digest, 64 hex characters in either case
+// (IsSHA256Hex), is passed through lower-cased instead of being hashed again
+// (AppendDigest). Every hashed field follows this one rule.
+//
+// # Names and addresses
+//
+// The advanced matching keys are trimmed and lower-cased: first and last names and
+// cities (AppendName, AppendCity), countries as ISO 3166-1 alpha-2 codes checked with
+// golang.org/x/text/language (AppendCountry), states as two-letter codes where the
+// country has them, the US and Canada, full names mapped to codes (AppendState), and
+// postal codes without white space, a US ZIP+4 cut to five digits (AppendZipCode).
+//
 // # Phone numbers
 //
 // Phone numbers follow github.com/nyaruka/phonenumbers exactly: the result is what

@@ -98,13 +98,13 @@ func checkDomain(d []byte) error {
 	return nil
 }
 
-// AppendHashedEmail appends the SHA-256 hex of the normalized address, or the trimmed
-// value itself when it is already a digest (64 lower-case hex characters).
+// AppendHashedEmail appends the SHA-256 hex of the normalized address, or the digest
+// itself (lower-cased) when it is already one (see AppendDigest).
 func AppendHashedEmail(dst, raw []byte) ([]byte, error) {
-	v := bytes.TrimSpace(raw)
-	if IsSHA256Hex(v) {
-		return append(dst, v...), nil
+	if out, ok := AppendDigest(dst, raw); ok {
+		return out, nil
 	}
+	v := bytes.TrimSpace(raw)
 	// The address is built on the stack; append moves it to the heap only for the
 	// rare address longer than maxEmailStack.
 	var buf [maxEmailStack]byte

@@ -21,7 +21,7 @@ func TestIsSHA256Hex(t *testing.T) {
 	d := string(AppendSHA256Hex(nil, []byte("x")))
 	cases := map[string]bool{
 		d:                        true,
-		strings.ToUpper(d):       false,
+		strings.ToUpper(d):       true,
 		d[:63]:                   false,
 		d + "0":                  false,
 		d[:63] + "g":             false,
@@ -29,7 +29,8 @@ func TestIsSHA256Hex(t *testing.T) {
 		strings.Repeat("0", 64):  true,
 		" " + d[:63]:             false,
 		strings.Repeat("f", 64):  true,
-		strings.Repeat("F", 64):  false,
+		strings.Repeat("F", 64):  true,
+		strings.Repeat("G", 64):  false,
 		strings.Repeat("0x", 32): false,
 	}
 	for in, want := range cases {
@@ -57,6 +58,43 @@ func TestAppendHashedExternalID(t *testing.T) {
 		got, err := AppendHashedExternalID([]byte("prefix:"), []byte(in))
 		if err == nil || string(got) != "prefix:" || err.Error() != "external_id: is blank" {
 			t.Errorf("AppendHashedExternalID(%q) = %q, %v; want external_id: is blank", in, got, err)
+		}
+	}
+}
+
+// TestDigestPassesThroughLowerCased: a value already hashed upstream, in either case,
+// is sent as its lower-case hex by every hashed field (SPEC §3).
+func TestDigestPassesThroughLowerCased(t *testing.T) {
+	p, err := NewPhone("US")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := string(AppendSHA256Hex(nil, []byte("x")))
+	mixed := strings.ToUpper(d[:32]) + d[32:]
+	fields := []struct {
+		name string
+		f    func(dst, raw []byte) ([]byte, error)
+	}{
+		{"email", AppendHashedEmail},
+		{"phone", p.AppendHashed},
+		{"external_id", AppendHashedExternalID},
+		{"first_name", func(dst, raw []byte) ([]byte, error) { return AppendHashedName("first_name", dst, raw) }},
+		{"city", AppendHashedCity},
+		{"country", AppendHashedCountry},
+		{"state", func(dst, raw []byte) ([]byte, error) { return AppendHashedState(dst, raw, []byte("us")) }},
+		{"zip_code", func(dst, raw []byte) ([]byte, error) { return AppendHashedZipCode(dst, raw, []byte("us")) }},
+	}
+	for _, f := range fields {
+		for _, in := range []string{d, strings.ToUpper(d), mixed, "  " + strings.ToUpper(d) + "\t"} {
+			got, err := f.f([]byte("p:"), []byte(in))
+			if err != nil || string(got) != "p:"+d {
+				t.Errorf("%s(%q) = %s, %v; want p:%s", f.name, in, got, err, d)
+			}
+		}
+	}
+	for _, in := range []string{d[:63], d + "0", strings.Repeat("g", 64)} {
+		if out, ok := AppendDigest(nil, []byte(in)); ok || out != nil {
+			t.Errorf("AppendDigest(%q) = %q, %v; want not a digest", in, out, ok)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package normalize
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -78,11 +77,11 @@ func (p *Phone) AppendE164(dst, raw []byte) ([]byte, error) {
 	return append(dst, out...), nil
 }
 
-// AppendHashed appends the SHA-256 hex of the E.164 number, or the trimmed value
-// itself when it is already a digest (64 lower-case hex characters).
+// AppendHashed appends the SHA-256 hex of the E.164 number, or the digest itself
+// (lower-cased) when it is already one (see AppendDigest).
 func (p *Phone) AppendHashed(dst, raw []byte) ([]byte, error) {
-	if v := bytes.TrimSpace(raw); IsSHA256Hex(v) {
-		return append(dst, v...), nil
+	if out, ok := AppendDigest(dst, raw); ok {
+		return out, nil
 	}
 	var buf [maxE164]byte
 	n, err := p.AppendE164(buf[:0], raw)

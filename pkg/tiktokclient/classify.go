@@ -1,5 +1,7 @@
 package tiktokclient
 
+import "regexp"
+
 // Class is what an answer means for the events of the request (SPEC §4).
 type Class uint8
 
@@ -59,4 +61,47 @@ func ClassifyHTTP(status int) Class {
 		return ClassSuccess
 	}
 	return ClassCredential
+}
+
+// Envelope fields TikTok's messages name when the request itself, not one of its
+// events, is wrong. TikTok answers 40002 for these too (seen: "Invalid value for
+// event_source_id: not a valid string." for an offline request sent with a Pixel
+// code), so a bad-events code alone does not say an event is at fault.
+const (
+	FieldEventSource   = "event_source"
+	FieldEventSourceID = "event_source_id"
+	FieldTestEventCode = "test_event_code"
+	FieldAdvertiser    = "advertiser_id"
+	FieldAccessToken   = "access_token"
+)
+
+// envelopeWords maps the words of a message to the envelope field they name. Word
+// boundaries keep "event_source" from matching inside "event_source_id" or an
+// event's own fields; an answer that names an event (data[i]) is the event's.
+var envelopeWords = []struct {
+	re    *regexp.Regexp
+	field string
+}{
+	{regexp.MustCompile(`(?i)\bevent_source_id\b`), FieldEventSourceID},
+	{regexp.MustCompile(`(?i)\bevent_source\b`), FieldEventSource},
+	{regexp.MustCompile(`(?i)\btest_event_code\b`), FieldTestEventCode},
+	{regexp.MustCompile(`(?i)\badvertiser(?:_id)?\b`), FieldAdvertiser},
+	{regexp.MustCompile(`(?i)\b(?:access[_ -]?)?token\b`), FieldAccessToken},
+}
+
+var namesAnEvent = regexp.MustCompile(`(?i)\bdata\s*(?:\[\s*\d+\s*\]|\.)`)
+
+// EnvelopeField reports which part of the request's envelope a bad-events answer's
+// message names ("" when it names an event, or nothing TikTok's envelope holds).
+// Such an answer is a configuration error: no event is at fault.
+func EnvelopeField(message string) string {
+	if namesAnEvent.MatchString(message) {
+		return ""
+	}
+	for _, w := range envelopeWords {
+		if w.re.MatchString(message) {
+			return w.field
+		}
+	}
+	return ""
 }

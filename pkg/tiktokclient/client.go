@@ -24,8 +24,8 @@ const TrackPath = "/open_api/v1.3/event/track/"
 // Events are already-encoded event objects (package events builds them); the client
 // only wraps them in TikTok's envelope, and re-cuts them when it bisects.
 type Request struct {
-	EventSource   string            // "web" or "offline"
-	EventSourceID string            // Pixel code or offline event set id
+	EventSource   string            // "web", "offline" or "crm"
+	EventSourceID string            // Pixel code, offline event set id or CRM event set id
 	TestEventCode string            // top-level test_event_code, only when set
 	Events        []json.RawMessage // each one event object
 }
@@ -82,6 +82,8 @@ type Result struct {
 	Outcomes []Outcome
 	Requests int // HTTP requests made, retries and bisection included
 	Retries  int // retried attempts
+	// Partial is what TikTok's partial-success answers (code 20001) reported.
+	Partial Partial
 }
 
 // Send delivers req and reports every event's outcome. A non-nil error means some
@@ -96,7 +98,9 @@ func (c *Client) Send(ctx context.Context, req Request) (Result, error) {
 	// TikTok refuses more than MaxEvents whole; cut such a request up front rather
 	// than let bisection discover the limit.
 	for lo := 0; lo < len(req.Events); lo += MaxEvents {
-		if _, err := s.settle(ctx, lo, min(lo+MaxEvents, len(req.Events)), nil); err != nil {
+		hi := min(lo+MaxEvents, len(req.Events))
+		s.chunk = chunk{lo: lo, hi: hi, alike: true}
+		if _, err := s.settle(ctx, lo, hi, nil); err != nil {
 			return s.res, err
 		}
 	}
@@ -109,10 +113,11 @@ const MaxEvents = 1000
 // sender is the state of one Send: the outcomes so far, and whether the token was
 // already refreshed (once per Send, so a revoked token cannot loop).
 type sender struct {
-	c   *Client
-	req *Request
-	res Result
-	st  callState
+	c     *Client
+	req   *Request
+	res   Result
+	st    callState
+	chunk chunk // the request of ≤ MaxEvents being settled
 }
 
 // settle settles events [lo, hi). knownBad is the answer that proved the range holds
@@ -120,35 +125,31 @@ type sender struct {
 // request per bisection level. It reports whether the range was accepted whole.
 func (s *sender) settle(ctx context.Context, lo, hi int, knownBad *answer) (bool, error) {
 	var ans answer
-	if knownBad != nil && hi-lo > 1 {
+	switch known, ok := s.chunk.sampled[lo]; {
+	case knownBad != nil && hi-lo > 1:
 		ans = *knownBad
-	} else {
+	case hi-lo == 1 && ok:
+		ans = known // sent alone already while checking for a refusal of every event
+	default:
 		// A single event is always sent on its own, even when known bad: it is
 		// rejected on its own answer only, with TikTok's message for it.
-		sub := Request{EventSource: s.req.EventSource, EventSourceID: s.req.EventSourceID,
-			TestEventCode: s.req.TestEventCode, Events: s.req.Events[lo:hi]}
-		bp := bodyPool.Get().(*[]byte)
-		body := sub.AppendBody((*bp)[:0])
-		s.st.events, s.st.sourceID = hi-lo, s.req.EventSourceID
 		var err error
-		ans, err = s.c.call(ctx, http.MethodPost, TrackPath, nil, body, &s.st)
-		*bp = body
-		bodyPool.Put(bp)
-		s.res.Requests, s.res.Retries = s.st.requests, s.st.retries
-		if err != nil {
+		if ans, err = s.post(ctx, lo, hi); err != nil {
 			return false, err
 		}
 	}
 	if Classify(ans.Code) == ClassSuccess {
-		for i := lo; i < hi; i++ {
-			s.res.Outcomes[i] = Outcome{Status: Accepted, RequestID: ans.RequestID}
-		}
+		s.accept(lo, hi, &ans)
 		return true, nil
 	}
-	// A bad-events answer (call returns no other class without an error).
+	// A bad-events answer (call returns no other class without an error). One that
+	// names the envelope is the destination's configuration, not an event.
+	if f := EnvelopeField(ans.Message); f != "" {
+		return false, &CredentialError{Code: ans.Code, Message: ans.Message, RequestID: ans.RequestID, Field: f}
+	}
 	if hi-lo == 1 {
 		s.res.Outcomes[lo] = Outcome{Status: Rejected, Code: ans.Code, Message: ans.Message, RequestID: ans.RequestID}
-		return false, nil
+		return false, s.refusedAlone(ctx, lo, ans)
 	}
 	mid := lo + (hi-lo)/2
 	leftClean, err := s.settle(ctx, lo, mid, nil)
@@ -161,6 +162,32 @@ func (s *sender) settle(ctx context.Context, lo, hi int, knownBad *answer) (bool
 	}
 	_, err = s.settle(ctx, mid, hi, hint)
 	return false, err
+}
+
+// post sends events [lo, hi) of the request as one request, with retries.
+func (s *sender) post(ctx context.Context, lo, hi int) (answer, error) {
+	sub := Request{EventSource: s.req.EventSource, EventSourceID: s.req.EventSourceID,
+		TestEventCode: s.req.TestEventCode, Events: s.req.Events[lo:hi]}
+	bp := bodyPool.Get().(*[]byte)
+	body := sub.AppendBody((*bp)[:0])
+	s.st.events, s.st.sourceID = hi-lo, s.req.EventSourceID
+	ans, err := s.c.call(ctx, http.MethodPost, TrackPath, nil, body, &s.st)
+	*bp = body
+	bodyPool.Put(bp)
+	s.res.Requests, s.res.Retries = s.st.requests, s.st.retries
+	return ans, err
+}
+
+// accept settles events [lo, hi) as Accepted by ans, counting what a partial
+// success reported.
+func (s *sender) accept(lo, hi int, ans *answer) {
+	for i := lo; i < hi; i++ {
+		s.res.Outcomes[i] = Outcome{Status: Accepted, RequestID: ans.RequestID}
+	}
+	s.chunk.accepted = true
+	if ans.Code == CodePartialSuccess {
+		s.res.Partial.add(ans.Data)
+	}
 }
 
 // bodyPool reuses request bodies: a 1,000-event body is ~400 kB, built per request.
@@ -223,8 +250,10 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 		if err := ctx.Err(); err != nil {
 			return answer{}, err
 		}
-		ans, class, retryAfter, tok, cause := c.attempt(ctx, method, path, target, body, st)
+		obs := Response{Attempt: attempt, FirstAttempt: start}
+		ans, class, retryAfter, tok, cause := c.attempt(ctx, method, path, target, body, st, &obs)
 		if err := ctx.Err(); err != nil {
+			c.observe(&obs)
 			return answer{}, err
 		}
 		switch class {
@@ -232,8 +261,10 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 			if c.limiter != nil {
 				c.limiter.Succeeded()
 			}
+			c.observe(&obs)
 			return ans, nil
 		case ClassBadEvents:
+			c.observe(&obs)
 			return ans, nil
 		case ClassCredential:
 			var ce *CredentialError
@@ -243,9 +274,12 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 			if inv, ok := c.ts.(Invalidator); ok && !st.refreshed && tok != "" {
 				st.refreshed = true
 				inv.Invalidate(tok)
+				obs.Retry = true
+				c.observe(&obs)
 				c.log.Info().Int("code", ce.Code).Str("request_id", ce.RequestID).Msg("tiktok refused the access token; refreshing it once")
 				continue
 			}
+			c.observe(&obs)
 			return answer{}, ce
 		}
 		// ClassRetry
@@ -257,6 +291,7 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 		}
 		d := bo.NextBackOff()
 		if d == backoff.Stop {
+			c.observe(&obs)
 			err := &gaveUpError{first: first, last: f, mixed: mixed, attempts: attempt,
 				elapsed: c.clock.Now().Sub(start), limit: maxElapsed, limitName: limitName}
 			c.log.Warn().Int("attempts", attempt).Str("path", path).AnErr("error", err).Msg("tiktok: giving up after max elapsed")
@@ -273,6 +308,8 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 		if retryAfter > d {
 			d = retryAfter
 		}
+		obs.Retry, obs.RetryIn = true, d
+		c.observe(&obs)
 		c.log.Debug().Int("attempt", attempt).Str("path", path).Dur("delay", d).AnErr("error", cause).Msg("tiktok: retrying")
 		st.retries++
 		if err := c.clock.Sleep(ctx, d); err != nil {
@@ -281,10 +318,21 @@ func (c *Client) callFor(ctx context.Context, method, path string, query url.Val
 	}
 }
 
+// observe hands obs to every observer when it records an HTTP exchange (an
+// attempt refused before one — no token, the limiter's wait cut short — is not).
+func (c *Client) observe(obs *Response) {
+	if obs.Path == "" {
+		return
+	}
+	for _, fn := range c.observers {
+		fn(*obs)
+	}
+}
+
 // attempt makes one HTTP request. It returns the envelope, its class, a Retry-After
 // delay when the server sent one, the access token used (for Invalidate), and the
 // failure cause for retries and credential errors.
-func (c *Client) attempt(ctx context.Context, method, path, target string, body []byte, st *callState) (answer, Class, time.Duration, string, error) {
+func (c *Client) attempt(ctx context.Context, method, path, target string, body []byte, st *callState, obs *Response) (answer, Class, time.Duration, string, error) {
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return answer{}, ClassRetry, 0, "", &failure{kind: failLocal, err: err}
@@ -316,15 +364,10 @@ func (c *Client) attempt(ctx context.Context, method, path, target string, body 
 		hreq.Header.Set("Content-Type", "application/json")
 	}
 	st.requests++
-	obs := Response{Path: path, EventSourceID: st.sourceID, Events: st.events}
+	obs.Path, obs.EventSourceID, obs.Events = path, st.sourceID, st.events
 	start := c.clock.Now()
-	ans, class, retryAfter, cause := c.exchange(hreq, &obs)
-	if len(c.observers) > 0 {
-		obs.Class, obs.Took = class, c.clock.Now().Sub(start)
-		for _, fn := range c.observers {
-			fn(obs)
-		}
-	}
+	ans, class, retryAfter, cause := c.exchange(hreq, obs)
+	obs.Class, obs.Took = class, c.clock.Now().Sub(start)
 	if obs.HTTPStatus != 0 && obs.HTTPStatus != http.StatusOK {
 		// No token returned: a wrong path or host is no reason to refresh the token.
 		return ans, class, retryAfter, "", cause

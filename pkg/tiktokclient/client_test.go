@@ -296,8 +296,8 @@ func TestCredentialPauseNothingRejected(t *testing.T) {
 	bad := offlineRequest(50)
 	bad.EventSourceID = "111"
 	res, err = c.Send(context.Background(), bad)
-	if !errors.As(err, &ce) || ce.Code != 40001 || count(res, tiktokclient.Rejected) != 0 {
-		t.Fatalf("unknown event set: err %v", err)
+	if !errors.As(err, &ce) || ce.Code != 40002 || ce.Field != tiktokclient.FieldEventSourceID || count(res, tiktokclient.Rejected) != 0 || res.Requests != 1 {
+		t.Fatalf("unknown event set: err %v after %d requests", err, res.Requests)
 	}
 }
 

@@ -5,7 +5,9 @@
 // 1,000) to {api_base}/open_api/v1.3/event/track/ and returns one Outcome per
 // event. It reads TikTok's code on every answer and classifies it (Classify):
 //
-//   - success (0, 20001): every event of the request is Accepted;
+//   - success (0, 20001): every event of the request is Accepted; what a partial
+//     success (20001) lists in data as not taken is counted on Result.Partial
+//     (counts by code only: TikTok's words for an event may quote its values);
 //   - retry (HTTP 5xx and 429, network errors and timeouts, 40100, 40016, 40133,
 //     40132, 40202, 50000, 50002, 51xxx, 52xxx, 60001, 61000): the same request is
 //     retried with exponential backoff (×2, ±50 % jitter, from WithInitialInterval,
@@ -16,7 +18,18 @@
 //     at least one event. The client bisects: it sends the left half; when that
 //     half is accepted the right half is known to hold the bad event and is split
 //     without being sent. A single event is always sent alone, so it is Rejected
-//     on its own answer (TikTok's code, message and request_id) only;
+//     on its own answer (TikTok's code, message and request_id) only. Two
+//     exceptions are configuration errors (a *CredentialError, nothing Rejected):
+//     an answer whose message names the envelope rather than an event
+//     (EnvelopeField: event_source, event_source_id, test_event_code, the
+//     advertiser, the token — TikTok answers 40002 "Invalid value for
+//     event_source_id: not a valid string." for an offline request sent with a
+//     Pixel code), and a request none of whose events is accepted while every
+//     event sent alone is refused the same way (same code, same field named):
+//     once the first two events bisection sends alone are refused alike with
+//     nothing accepted, up to 8 more, spread over the request (all of them when
+//     it holds no more), are sent alone; if they are refused alike too, no event
+//     is at fault (CredentialError.RefusedAlike);
 //   - credentials or configuration (every other code): no event is at fault. A
 //     token source that implements Invalidator (NewRefreshTokenSource) is
 //     refreshed once per Send; otherwise, or if the new token is refused too, Send
@@ -25,10 +38,13 @@
 //
 // Cost of bisection, for n events of which k are bad: 1 request when k = 0, and at
 // most 1 + 2·k·⌈log2 n⌉ requests otherwise (each level of the search costs one
-// request when the bad event is in the right half, two when it is in the left).
-// Measured against tiktoktest with n = 1,000 (⌈log2 n⌉ = 10): one bad event costs
-// 12 requests at the end of the batch, 18 in the middle, 19 at the start (the
-// bound is 21); two neighbours cost 23; five spread events 59 (bound 101).
+// request when the bad event is in the right half, two when it is in the left),
+// plus at most 8 when the first two events sent alone are refused alike with
+// nothing accepted yet. Telling a refusal of every event costs at most
+// ⌈log2 n⌉ + 2 + 8 requests (20 for n = 1,000). Measured against tiktoktest with
+// n = 1,000 (⌈log2 n⌉ = 10): one bad event costs 12 requests at the end of the
+// batch, 18 in the middle, 19 at the start (the bound is 21); two neighbours cost
+// 23; five spread events 59 (bound 101); every event refused alike 20.
 //
 // One Limiter per process (NewLimiter, default 1,000 requests/s) is shared by every
 // destination's client; it halves its rate on TikTok's rate-limit codes and adds 1 %
@@ -44,14 +60,18 @@
 //
 // Check is the connection check of `worker validate` and of `run`'s start-up: the
 // token works and the advertiser is reachable (advertiser/info), the event source
-// exists (pixel/list for web, offline/get for offline), and optionally turns
-// auto_tracking on (offline/update). Each failure names the setting at fault.
+// exists (pixel/list for web, offline/get for offline, crm/list for crm —
+// CRMListPath), and optionally turns auto_tracking on (offline/update). Each failure
+// names the setting at fault, and when the id is a source of another kind, says
+// which event_source to set.
 //
-// WithObserver hears every HTTP exchange (a Response: path, the request's event
-// source id, HTTP status, TikTok's code, class, events in the request, time taken,
-// network error), retries and
+// WithObserver hears every HTTP exchange as it happens (a Response: path, the
+// request's event source id, HTTP status, TikTok's code, class, events in the
+// request, time taken, network error, and the attempt number, when the request's
+// first attempt began and whether and when it will be retried), retries and
 // bisection included, so a metric of TikTok's answers counts what TikTok actually
-// answered rather than one outcome per Send. It carries no token and no body.
+// answered rather than one outcome per Send, and an outage is visible while it
+// lasts ("retrying since FirstAttempt"). It carries no token and no body.
 //
 // The transport keeps connections alive (NewTransport), bounds each attempt with
 // WithRequestTimeout (30 s), sends a User-Agent naming the project and its version,

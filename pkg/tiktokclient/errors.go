@@ -24,6 +24,14 @@ type CredentialError struct {
 	Message    string
 	RequestID  string
 	HTTPStatus int // set when TikTok answered an HTTP status other than 200 (e.g. 404: a wrong tiktok.api_base)
+	// Field is the envelope field a bad-events answer (40000, 40002, …) named
+	// (FieldEventSourceID, FieldEventSource, FieldTestEventCode, FieldAdvertiser,
+	// FieldAccessToken): the request was refused for its envelope, not an event.
+	Field string
+	// RefusedAlike is set when no single event was at fault because every event
+	// sent alone was refused the same way: how many were sent alone. Message then
+	// holds only the part of TikTok's message that names the field, never a value.
+	RefusedAlike int
 }
 
 // documentedCredential are the credential and configuration codes SPEC §4 lists;
@@ -46,6 +54,14 @@ func (e *CredentialError) Error() string {
 		writeRequestID(&b, e.RequestID)
 		b.WriteString("; no event is at fault")
 		return b.String()
+	case e.RefusedAlike > 0:
+		fmt.Fprintf(&b, "TikTok refused each of the %d events it was sent alone the same way", e.RefusedAlike)
+		writeCode(&b, e.Code, e.Message, e.RequestID)
+		b.WriteString(", so no single event is at fault and none is rejected; check the destination's event_source and event_source_id (" + sourceHint + ") and what its rows carry for that field")
+	case e.Field != "":
+		b.WriteString("TikTok refused the request's " + e.Field)
+		writeCode(&b, e.Code, e.Message, e.RequestID)
+		b.WriteString("; no event is at fault: " + settingHint(e.Field))
 	case tokenCodes[e.Code]:
 		b.WriteString("TikTok refused the access token")
 		writeCode(&b, e.Code, e.Message, e.RequestID)
@@ -60,6 +76,22 @@ func (e *CredentialError) Error() string {
 		b.WriteString("; it is treated as a credential or configuration problem, so no event is rejected: check the access token and the destination's advertiser_id and event_source_id")
 	}
 	return b.String()
+}
+
+// sourceHint says what each event source takes as its id.
+const sourceHint = "web takes a Pixel code, offline an offline event set id, crm a CRM event set id"
+
+// settingHint names the setting to check for an envelope field TikTok refused.
+func settingHint(field string) string {
+	switch field {
+	case FieldEventSource, FieldEventSourceID:
+		return "check the destination's event_source and event_source_id (" + sourceHint + ")"
+	case FieldTestEventCode:
+		return "check the destination's test_event_code (copy it from Events Manager's Test Events tab, or remove it)"
+	case FieldAdvertiser:
+		return "check the destination's advertiser_id and what the access token may use"
+	}
+	return "check the access token (tiktok.access_token_env), or the refresh flow's app_id, app secret and refresh token"
 }
 
 // writeCode writes " (code C: message, request_id R)", leaving out what is empty.

@@ -2,6 +2,7 @@ package tiktokclient_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -138,5 +139,83 @@ func TestObserverSeesCheckCalls(t *testing.T) {
 	}
 	if want := []string{tiktokclient.AdvertiserInfoPath, tiktokclient.PixelListPath}; !reflect.DeepEqual(paths, want) {
 		t.Fatalf("paths %v, want %v", paths, want)
+	}
+}
+
+// An outage is heard while it lasts: each failed attempt reaches the observer before
+// the client waits to retry it, saying it will be retried, which attempt it was, when
+// the request's first attempt began and how long the wait is; the answer that ends
+// the retries says it will not be.
+func TestObserverHearsRetriesAsTheyHappen(t *testing.T) {
+	cases := []struct {
+		name      string
+		failures  int
+		elapsed   time.Duration // max elapsed
+		gaveUp    bool
+		attempts  int
+		lastClass tiktokclient.Class
+	}{
+		{"outage that ends", 3, time.Minute, false, 4, tiktokclient.ClassSuccess},
+		{"outage that outlasts max elapsed", 1000, 5 * time.Second, true, 0, tiktokclient.ClassRetry},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tiktoktest.NewServer()
+			defer srv.Close()
+			srv.FailNext(tc.failures, 503)
+			clk := newFakeClock()
+			start := clk.Now()
+			var rec recorder
+			var seenAtSleep []int
+			clk.onWait = func() { seenAtSleep = append(seenAtSleep, len(rec.all())) }
+			c := newClient(t, srv, clk, tiktokclient.WithInitialInterval(time.Second), tiktokclient.WithMaxElapsed(tc.elapsed),
+				tiktokclient.WithObserver(rec.observe))
+			_, err := c.Send(context.Background(), offlineRequest(3))
+			if errors.Is(err, tiktokclient.ErrGaveUp) != tc.gaveUp {
+				t.Fatalf("err %v, want gave up %v", err, tc.gaveUp)
+			}
+			got := rec.all()
+			sleeps := clk.Sleeps()
+			if tc.attempts > 0 && len(got) != tc.attempts {
+				t.Fatalf("observed %d attempts, want %d", len(got), tc.attempts)
+			}
+			if len(sleeps) != len(got)-1 {
+				t.Fatalf("%d waits for %d attempts", len(sleeps), len(got))
+			}
+			for k, n := range seenAtSleep {
+				if n != k+1 {
+					t.Fatalf("at wait %d the observer had heard %d attempts, want %d: retries must be heard as they happen", k+1, n, k+1)
+				}
+			}
+			for i, r := range got {
+				last := i == len(got)-1
+				if r.Attempt != i+1 || !r.FirstAttempt.Equal(start) || r.Retry == last {
+					t.Fatalf("response %d: attempt %d, first attempt %v (want %v), retry %v", i, r.Attempt, r.FirstAttempt, start, r.Retry)
+				}
+				if !last && (r.RetryIn != sleeps[i] || r.Class != tiktokclient.ClassRetry || r.HTTPStatus != 503) {
+					t.Fatalf("response %d: %+v, want a 503 retried after the wait %s", i, r, sleeps[i])
+				}
+				if last && (r.Class != tc.lastClass || r.RetryIn != 0) {
+					t.Fatalf("last response %+v, want class %s and no retry", r, tc.lastClass)
+				}
+			}
+		})
+	}
+}
+
+// A refused token that the client refreshes is heard as retried at once.
+func TestObserverHearsTokenRefreshAsRetry(t *testing.T) {
+	srv := tiktoktest.NewServer()
+	defer srv.Close()
+	var rec recorder
+	c := newClient(t, srv, newFakeClock(), tiktokclient.WithTokenSource(refreshSource(srv, nil, tiktoktest.DefaultAppSecret, tiktoktest.DefaultRefreshToken)),
+		tiktokclient.WithObserver(rec.observe))
+	srv.FailNext(1, 40105)
+	if _, err := c.Send(context.Background(), offlineRequest(2)); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.all()
+	if len(got) != 2 || got[0].Code != 40105 || !got[0].Retry || got[0].RetryIn != 0 || got[1].Attempt != 2 || got[1].Retry {
+		t.Fatalf("observed %+v", got)
 	}
 }

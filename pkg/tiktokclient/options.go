@@ -121,10 +121,25 @@ type Response struct {
 	Events        int           // events in the request; 0 for Check's calls
 	Took          time.Duration // from sending the request to reading the whole answer, by the client's Clock
 	Err           error         // a network error or timeout (HTTPStatus 0), a cut-off answer, or an HTTP 200 that is not TikTok's envelope; nil otherwise
+	// Attempt is 1 for a request's first attempt and n for its (n-1)th retry. Each
+	// half that bisection sends, and each call of Check, is a request of its own.
+	Attempt int
+	// FirstAttempt is when the request's first attempt began (the client's Clock):
+	// when Retry is set, or Attempt > 1, the request has been retrying since then.
+	FirstAttempt time.Time
+	// Retry says the client will make this request again: after RetryIn for a
+	// transient failure (ClassRetry), at once for a refused token it refreshes.
+	// False when the answer settles the request, or the retries reached their
+	// limit (Send then returns an error wrapping ErrGaveUp), or the caller's
+	// context ended.
+	Retry   bool
+	RetryIn time.Duration // the wait before the next attempt when Retry is set
 }
 
-// WithObserver calls fn once per HTTP exchange (see Response), after it and before
-// the client acts on it, from the goroutine that called Send or Check: a Client is
+// WithObserver calls fn once per HTTP exchange (see Response) as it happens: after
+// the answer, once the client has decided what to do with it and before it waits to
+// retry, so a retry is seen while the outage lasts, not when the request ends. It
+// is called from the goroutine that called Send or Check: a Client is
 // shared, so fn must be safe for concurrent use, and it should be quick. Each
 // WithObserver adds one observer. Result.Requests of a Send equals the number of
 // calls fn received for it.

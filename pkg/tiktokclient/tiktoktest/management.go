@@ -132,6 +132,40 @@ func (s *Server) serveOfflineGet(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, 0, "", map[string]any{"event_set_list": list, "page_info": onePage(len(list))})
 }
 
+// serveCRMList lists an advertiser's CRM event sets, filtered by event_set_ids.
+func (s *Server) serveCRMList(w http.ResponseWriter, r *http.Request) {
+	if !s.authorize(w, r, http.MethodGet) {
+		return
+	}
+	q := r.URL.Query()
+	a, ok := s.lookupAdvertiser(w, q.Get("advertiser_id"))
+	if !ok {
+		return
+	}
+	var want []string
+	if v := q.Get("event_set_ids"); v != "" {
+		if want, ok = idList(v); !ok {
+			s.answer(w, 40002, `Invalid value for event_set_ids: it must be a JSON array of ids, e.g. ["123"].`, nil)
+			return
+		}
+	}
+	type crmSet struct {
+		EventSetID string `json:"event_set_id"`
+		Name       string `json:"name"`
+		CreateTime string `json:"create_time"`
+	}
+	list := []crmSet{}
+	s.mu.Lock()
+	for id := range a.crm {
+		if len(want) == 0 || contains(want, id) {
+			list = append(list, crmSet{EventSetID: id, Name: "Sandbox CRM event set " + id, CreateTime: "2025-01-01T00:00:00Z"})
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].EventSetID < list[j].EventSetID })
+	s.answer(w, 0, "", map[string]any{"crm_event_sets": list})
+}
+
 func contains(list []string, v string) bool {
 	for _, x := range list {
 		if x == v {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,13 +22,14 @@ import (
 // The zero-config server accepts these: a default token, one advertiser with one
 // Pixel and one offline event set, and one OAuth app with a refresh token.
 const (
-	DefaultToken        = "sandbox-token"
-	DefaultAdvertiserID = "7654321098765432109"
-	DefaultPixelCode    = "CSANDBOXPIXEL0000001"
-	DefaultEventSetID   = "7654321098765432109"
-	DefaultAppID        = "sandbox-app"
-	DefaultAppSecret    = "sandbox-app-secret"
-	DefaultRefreshToken = "sandbox-refresh-token"
+	DefaultToken         = "sandbox-token"
+	DefaultAdvertiserID  = "7654321098765432109"
+	DefaultPixelCode     = "CSANDBOXPIXEL0000001"
+	DefaultEventSetID    = "7654321098765432109"
+	DefaultCRMEventSetID = "7654321098765432110"
+	DefaultAppID         = "sandbox-app"
+	DefaultAppSecret     = "sandbox-app-secret"
+	DefaultRefreshToken  = "sandbox-refresh-token"
 )
 
 // Limits the server enforces as TikTok does.
@@ -43,6 +45,7 @@ const (
 	PixelListPath      = "/open_api/v1.3/pixel/list/"
 	OfflineGetPath     = "/open_api/v1.3/offline/get/"
 	OfflineUpdatePath  = "/open_api/v1.3/offline/update/"
+	CRMListPath        = "/open_api/v1.3/crm/list/"
 	RefreshPath        = "/open_api/v1.3/oauth2/refresh_token/"
 	// Read-only JSON views for demos and manual tests (no token needed).
 	AcceptedPath = "/sandbox/accepted"
@@ -103,6 +106,7 @@ type Stats struct {
 type advertiser struct {
 	pixels map[string]bool
 	sets   map[string]bool // value: auto_tracking
+	crm    map[string]bool // CRM event sets
 }
 
 type app struct {
@@ -113,6 +117,9 @@ type app struct {
 type fault struct {
 	code       int // TikTok code, or HTTP status when < 600
 	retryAfter time.Duration
+	partial    bool   // PartialNext: validate and record, answer 20001 listing failed
+	failed     []int  // the events (by index in data) not taken
+	message    string // TikTok's message, when not the code's usual one
 }
 
 // Server is a stand-in for the TikTok Events API, safe for concurrent use.
@@ -186,15 +193,16 @@ func WithMaxRecorded(n int) Option { return func(s *Server) { s.maxRecorded = n 
 // call Start.
 func New(opts ...Option) *Server {
 	s := &Server{
-		closed:      make(chan struct{}),
-		now:         time.Now,
-		tokens:      map[string]bool{DefaultToken: true},
-		advertisers: map[string]*advertiser{DefaultAdvertiserID: {pixels: map[string]bool{DefaultPixelCode: true}, sets: map[string]bool{DefaultEventSetID: false}}},
-		apps:        map[string]*app{DefaultAppID: {secret: DefaultAppSecret, refresh: map[string]bool{DefaultRefreshToken: true}}},
-		poison:      map[string]bool{},
-		rng:         rand.New(rand.NewPCG(1, 2)),
-		dedup:       map[string]time.Time{},
-		codes:       map[int]int{},
+		closed: make(chan struct{}),
+		now:    time.Now,
+		tokens: map[string]bool{DefaultToken: true},
+		advertisers: map[string]*advertiser{DefaultAdvertiserID: {pixels: map[string]bool{DefaultPixelCode: true},
+			sets: map[string]bool{DefaultEventSetID: false}, crm: map[string]bool{DefaultCRMEventSetID: true}}},
+		apps:   map[string]*app{DefaultAppID: {secret: DefaultAppSecret, refresh: map[string]bool{DefaultRefreshToken: true}}},
+		poison: map[string]bool{},
+		rng:    rand.New(rand.NewPCG(1, 2)),
+		dedup:  map[string]time.Time{},
+		codes:  map[int]int{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -242,7 +250,7 @@ func (s *Server) AddAdvertiser(id string) {
 func (s *Server) advertiserLocked(id string) *advertiser {
 	a := s.advertisers[id]
 	if a == nil {
-		a = &advertiser{pixels: map[string]bool{}, sets: map[string]bool{}}
+		a = &advertiser{pixels: map[string]bool{}, sets: map[string]bool{}, crm: map[string]bool{}}
 		s.advertisers[id] = a
 	}
 	return a
@@ -263,6 +271,14 @@ func (s *Server) AddOfflineEventSet(advertiserID, id string) {
 	if _, ok := a.sets[id]; !ok {
 		a.sets[id] = false
 	}
+}
+
+// AddCRMEventSet adds a CRM event set (event_source crm) to an advertiser, adding
+// the advertiser.
+func (s *Server) AddCRMEventSet(advertiserID, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advertiserLocked(advertiserID).crm[id] = true
 }
 
 // AutoTracking reports whether offline/update turned auto_tracking on for a set.
@@ -295,12 +311,36 @@ func (s *Server) AddApp(appID, secret, refreshToken string) {
 // HTTP status (500, 503, 429).
 func (s *Server) FailNext(n, code int) { s.FailNextRetryAfter(n, code, 0) }
 
+// FailNextWith answers the next n /event/track/ requests with a TikTok code and
+// message, such as 40002 with "Invalid value for test_event_code." (an envelope
+// field TikTok refused).
+func (s *Server) FailNextWith(n, code int, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, fault{code: code, message: message})
+	}
+}
+
 // FailNextRetryAfter is FailNext with a Retry-After header on each answer.
 func (s *Server) FailNextRetryAfter(n, code int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
 		s.faults = append(s.faults, fault{code: code, retryAfter: retryAfter})
+	}
+}
+
+// PartialNext answers the next n valid /event/track/ requests with code 20001
+// (partial success): the events at the failed indexes of data are not taken, and
+// data lists them as {"failed_events": [{"index", "code": 40002, "message"}]}; the
+// others are accepted. Indexes beyond a request's events are ignored. (TikTok does
+// not document the shape of data on 20001; the client reads it tolerantly.)
+func (s *Server) PartialNext(n int, failed ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, fault{code: 20001, partial: true, failed: append([]int(nil), failed...)})
 	}
 }
 
@@ -409,6 +449,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveOfflineGet(w, r)
 	case OfflineUpdatePath:
 		s.serveOfflineUpdate(w, r)
+	case CRMListPath:
+		s.serveCRMList(w, r)
 	case RefreshPath:
 		s.serveRefresh(w, r)
 	default:
@@ -526,6 +568,9 @@ func (s *Server) serveTrack(w http.ResponseWriter, r *http.Request) {
 	case hang:
 		s.wait(r.Context(), 24*time.Hour)
 		return
+	case f != nil && f.partial:
+		s.serveTracked(w, r, f.failed)
+		return
 	case f != nil && f.code < 600:
 		s.count(f.code)
 		if f.retryAfter > 0 {
@@ -538,7 +583,7 @@ func (s *Server) serveTrack(w http.ResponseWriter, r *http.Request) {
 		if f.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((f.retryAfter+time.Second-1)/time.Second)))
 		}
-		s.answer(w, f.code, "", nil)
+		s.answer(w, f.code, f.message, nil)
 		return
 	case httpFail:
 		s.count(http.StatusServiceUnavailable)
@@ -549,15 +594,28 @@ func (s *Server) serveTrack(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, 40100, "", nil)
 		return
 	}
-	code, msg := s.track(w, r)
+	s.serveTracked(w, r, nil)
+}
+
+// serveTracked validates and records one request and answers it; failed (a
+// PartialNext fault) lists events not to take, answered with 20001.
+func (s *Server) serveTracked(w http.ResponseWriter, r *http.Request, failed []int) {
+	code, msg := s.track(w, r, failed)
 	if code != 0 {
 		s.count(code)
 		s.answer(w, code, msg, nil)
 	}
 }
 
+// failedEvent is one entry of the data of a 20001 answer.
+type failedEvent struct {
+	Index   int    `json:"index"`
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
 // track validates and records one request; it writes the success answer itself.
-func (s *Server) track(w http.ResponseWriter, r *http.Request) (int, string) {
+func (s *Server) track(w http.ResponseWriter, r *http.Request, failed []int) (int, string) {
 	if !s.authorizeCounted(w, r) {
 		return 0, ""
 	}
@@ -574,7 +632,13 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request) (int, string) {
 	now := s.now()
 	rid := s.requestIDLocked()
 	var kb [128]byte
-	for _, ev := range evs {
+	var notTaken []failedEvent
+	for i, ev := range evs {
+		if slices.Contains(failed, i) {
+			notTaken = append(notTaken, failedEvent{Index: i, Code: 40002,
+				Message: fmt.Sprintf("Invalid value for data[%d]: the event was not taken.", i)})
+			continue
+		}
 		var id string
 		if len(ev.id) > 0 {
 			key := appendDedupKey(kb[:0], srcID, ev.name, ev.id)
@@ -603,6 +667,13 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request) (int, string) {
 				delete(s.dedup, k)
 			}
 		}
+	}
+	if notTaken != nil {
+		s.codes[20001]++
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, envelope{Code: 20001, Message: message(20001), RequestID: rid,
+			Data: map[string]any{"failed_events": notTaken}})
+		return 0, ""
 	}
 	s.codes[0]++
 	s.mu.Unlock()
@@ -688,6 +759,9 @@ func (s *Server) knownSource(src, id string) bool {
 		if _, ok := a.sets[id]; src == "offline" && ok {
 			return true
 		}
+		if src == "crm" && a.crm[id] {
+			return true
+		}
 	}
 	return false
 }
@@ -708,6 +782,9 @@ func checkEvent(src string, i int, raw json.RawMessage) (AcceptedEvent, int, str
 		Page *struct {
 			URL string `json:"url"`
 		} `json:"page"`
+		Lead *struct {
+			LeadID string `json:"lead_id"`
+		} `json:"lead"`
 	}
 	bad := func(field, why string) (AcceptedEvent, int, string) {
 		return AcceptedEvent{}, 40002, fmt.Sprintf("Invalid value for data[%d]%s: %s", i, field, why)
@@ -743,6 +820,9 @@ func checkEvent(src string, i int, raw json.RawMessage) (AcceptedEvent, int, str
 	}
 	if src == "web" && (ev.Page == nil || ev.Page.URL == "") {
 		return bad(".page.url", "it is required for web events.")
+	}
+	if src == "crm" && (ev.Lead == nil || ev.Lead.LeadID == "") {
+		return bad(".lead.lead_id", "it is required for CRM events.")
 	}
 	out := AcceptedEvent{Event: name, EventTime: t}
 	if ev.EventID != nil {

@@ -55,8 +55,10 @@ func ev(name, extra string) string {
 
 const page = `,"page":{"url":"https://shop.example/"}`
 
+const lead = `,"lead":{"lead_id":"7000000000000000001","lead_event_source":"HubSpot"}`
+
 func TestTrackValidation(t *testing.T) {
-	off, web := tiktoktest.DefaultEventSetID, tiktoktest.DefaultPixelCode
+	off, web, crm := tiktoktest.DefaultEventSetID, tiktoktest.DefaultPixelCode, tiktoktest.DefaultCRMEventSetID
 	many := make([]string, 1001)
 	for i := range many {
 		many[i] = ev("Purchase", "")
@@ -83,8 +85,15 @@ func TestTrackValidation(t *testing.T) {
 		{"content type", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "text/plain", body("offline", off, ev("Purchase", "")), 200, 40006, "Content-Type"},
 		{"bad json", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", `{"event_source":`, 200, 40000, "JSON"},
 		{"bad event_source", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("app", off, ev("Purchase", "")), 200, 40002, "Invalid value for event_source"},
-		{"unknown set", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("offline", "42", ev("Purchase", "")), 200, 40001, "offline event set 42"},
-		{"pixel as offline", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("offline", web, ev("Purchase", "")), 200, 40001, ""},
+		// TikTok answers 40002 naming event_source_id for a source it does not know,
+		// or of the wrong kind, not a permission code.
+		{"unknown set", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("offline", "42", ev("Purchase", "")), 200, 40002, "Invalid value for event_source_id: 42 is not an offline event set"},
+		{"unknown pixel", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("web", "CNOPE", ev("Purchase", page)), 200, 40002, "Invalid value for event_source_id: CNOPE is not a Pixel code"},
+		{"pixel as offline", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("offline", web, ev("Purchase", "")), 200, 40002, "Invalid value for event_source_id: not a valid string."},
+		{"pixel as crm", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("crm", web, ev("Lead", lead)), 200, 40002, "Invalid value for event_source_id: not a valid string."},
+		{"offline set as crm", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("crm", off, ev("Lead", lead)), 200, 40002, "is not a CRM event set"},
+		{"ok crm", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("crm", crm, ev("Lead", lead)), 200, 0, "OK"},
+		{"crm without lead_id", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("crm", crm, ev("Lead", ""), ev("Lead", `,"lead":{"lead_event_source":"HubSpot"}`)), 200, 40002, "data[0].lead.lead_id"},
 		{"empty data", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("offline", off), 200, 40002, "at least one event"},
 		{"1001 events", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("offline", off, many...), 200, 40002, "at most 1000"},
 		{"offline custom name", "POST", tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", body("offline", off, ev("MyCustomEvent", "")), 200, 40002, "data[0].event"},

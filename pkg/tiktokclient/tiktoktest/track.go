@@ -73,19 +73,21 @@ func (s *Server) validate(body []byte, reference bool) (trackBody, []checked, in
 			return tb, nil, code, msg
 		}
 	}
-	if tb.src == nil || (*tb.src != "web" && *tb.src != "offline") {
-		return tb, nil, 40002, "Invalid value for event_source: it must be web or offline."
+	if tb.src == nil || (*tb.src != "web" && *tb.src != "offline" && *tb.src != "crm") {
+		return tb, nil, 40002, "Invalid value for event_source: it must be web, offline or crm."
 	}
 	if tb.srcID == nil || *tb.srcID == "" {
 		return tb, nil, 40002, "Invalid value for event_source_id: it is required."
 	}
 	src, srcID := *tb.src, *tb.srcID
 	if !s.knownSource(src, srcID) {
-		kind := "Pixel"
-		if src == "offline" {
-			kind = "offline event set"
+		// TikTok answers 40002 here, not a permission code: seen in the wild for an
+		// offline request sent with a Pixel code.
+		if src != "web" && !allDigits(srcID) {
+			return tb, nil, 40002, "Invalid value for event_source_id: not a valid string."
 		}
-		return tb, nil, 40001, fmt.Sprintf("No permission to operate %s %s, or it does not exist.", kind, srcID)
+		kind := map[string]string{"web": "a Pixel code", "offline": "an offline event set", "crm": "a CRM event set"}[src]
+		return tb, nil, 40002, fmt.Sprintf("Invalid value for event_source_id: %s is not %s this access token may use.", srcID, kind)
 	}
 	if len(tb.events) == 0 {
 		return tb, nil, 40002, "Invalid value for data: at least one event is required."
@@ -121,10 +123,20 @@ func (s *Server) validate(body []byte, reference bool) (trackBody, []checked, in
 	return tb, out, 0, ""
 }
 
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // check is checkEvent on what the fast path read; false leaves the event to
-// checkEvent (it was not read, or it fails a check and checkEvent words why).
+// checkEvent (it was not read, or it fails a check and checkEvent words why). CRM
+// events (their lead object) are always the reference's.
 func (ev *trackEvent) check(src string, reference bool) (checked, bool) {
-	if reference || !ev.fast || len(ev.name) == 0 {
+	if reference || !ev.fast || len(ev.name) == 0 || src == "crm" {
 		return checked{}, false
 	}
 	name, known := names[string(ev.name)]
