@@ -8,11 +8,12 @@ import (
 )
 
 // deadLetter builds the letter of row `row` of m: every dead letter of a row is built
-// here, its body by the transformer (the row as received, PII hashed where valid). tf
+// here, its body by the transformer from the row's bytes recorded by the transform
+// (the row as received, PII hashed where valid; the message is not parsed again). tf
 // is the calling goroutine's own transformer (a Transformer is not safe for
 // concurrent use).
 func (p *pipeline) deadLetter(tf *events.Transformer, m *inMsg, row int, reason events.Reason, errText, field string, now time.Time) dlq.Letter {
-	body, err := tf.DeadLetterRow(m.body, row)
+	body, err := tf.DeadLetter(&m.res, m.body, row)
 	if err != nil {
 		body = []byte(`{}`)
 	}

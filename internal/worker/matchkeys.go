@@ -1,53 +1,34 @@
 package worker
 
 import (
+	"slices"
+
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
 )
 
-// matchKey is one identity key counted per accepted event (issue 10: match quality
-// in production), by its metric label.
-type matchKey struct {
-	bit  events.MatchKeys
-	name string
-}
-
-// matchKeys are the keys counted, in the order pkg/events defines them.
-//
-// pkg/events does not export its key names yet; when it does (the advanced keys
-// first_name … zip_code are being added there), this list is to be derived from it.
-var matchKeys = []matchKey{
-	{events.KeyEmail, "email"},
-	{events.KeyPhone, "phone"},
-	{events.KeyExternalID, "external_id"},
-	{events.KeyIP, "ip"},
-	{events.KeyUserAgent, "user_agent"},
-	{events.KeyTTP, "ttp"},
-	{events.KeyTTCLID, "ttclid"},
-}
+// matchKeyNames are the labels of the match-key counters (tiktok_worker_match_key_
+// events_total{key}) and the keys of DestinationStats.MatchKeys: pkg/events's names,
+// in bit order (element i names events.MatchKeys(1<<i)).
+var matchKeyNames = events.MatchKeyNames()
 
 // MatchKeyNames are the labels of the match-key counters, in order.
-func MatchKeyNames() []string {
-	out := make([]string, len(matchKeys))
-	for i, k := range matchKeys {
-		out[i] = k.name
-	}
-	return out
-}
+func MatchKeyNames() []string { return slices.Clone(matchKeyNames) }
 
 // keyTally counts accepted events per match key over one batch, so the shared
 // counters are touched once per batch, not once per event.
 type keyTally []int64
 
-func newKeyTally() keyTally { return make(keyTally, len(matchKeys)) }
+func newKeyTally() keyTally { return make(keyTally, len(matchKeyNames)) }
 
 func (t keyTally) add(keys events.MatchKeys) {
-	if keys == 0 {
-		return
-	}
-	for i, k := range matchKeys {
-		if keys&k.bit != 0 {
+	for i := range t {
+		if keys == 0 {
+			return
+		}
+		if keys&1 != 0 {
 			t[i]++
 		}
+		keys >>= 1
 	}
 }
 
@@ -57,7 +38,7 @@ func (p *pipeline) flushKeys() {
 	for i, n := range t {
 		if n > 0 {
 			p.stats.keys[i].Add(n)
-			p.met.MatchKey(matchKeys[i].name, n)
+			p.met.MatchKey(matchKeyNames[i], n)
 			t[i] = 0
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/metrics"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/worker"
 )
 
 // scrape reads m's /metrics.
@@ -148,6 +149,9 @@ func TestMatchKeyCounters(t *testing.T) {
 		offline: {"email": 100, "phone": 60},
 		web:     {"email": 30, "external_id": 30, "ip": 30, "user_agent": 30},
 	}
+	if keys := strings.Join(worker.MatchKeyNames(), ","); !strings.Contains(keys, "email,phone,external_id") || !strings.Contains(keys, "zip_code") {
+		t.Errorf("match keys %s: want pkg/events's, the advanced keys included", keys)
+	}
 	stats := w.Stats()
 	for i, dest := range []string{offline, web} {
 		var events float64
@@ -157,7 +161,7 @@ func TestMatchKeyCounters(t *testing.T) {
 		if got := sample(body, fmt.Sprintf(`tiktok_worker_events_sent_total{destination=%q}`, dest)); got != events {
 			t.Errorf("%s: events_sent_total = %v, want %v", dest, got, events)
 		}
-		for _, key := range []string{"email", "phone", "external_id", "ip", "user_agent", "ttp", "ttclid"} {
+		for _, key := range worker.MatchKeyNames() {
 			series := fmt.Sprintf(`tiktok_worker_match_key_events_total{destination=%q,key=%q}`, dest, key)
 			if got := sample(body, series); got != want[dest][key] {
 				t.Errorf("%s = %v, want %v", series, got, want[dest][key])

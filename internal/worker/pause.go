@@ -19,6 +19,7 @@ import (
 // answers. Owned by the core goroutine.
 type pauser struct {
 	kind    handBack // what paused it: hbCredential or hbOutage
+	cause   error    // the error that paused it
 	probing bool     // a probe is under way
 	probe   probeEvent
 	bo      *backoff.ExponentialBackOff
@@ -85,7 +86,7 @@ func (p *pipeline) pause(kind handBack, err error, probe probeEvent) {
 	if !p.move(gaveUp, time.Now(), text) {
 		return // draining
 	}
-	ps.kind = kind
+	ps.kind, ps.cause = kind, err
 	p.fetch.stop()
 	ps.bo.Reset()
 	ps.next()
@@ -189,6 +190,12 @@ func (p *pipeline) probed(r probeResult) {
 	if st, _, _ := p.status.get(); st != Paused {
 		return
 	}
+	var ce *tiktokclient.CredentialError
+	if r.err == nil && len(r.res.Outcomes) == 1 && errors.As(ps.cause, &ce) && ce.SameRefusal(r.res.Outcomes[0]) {
+		// Refused the way every event was when the destination paused: it is still
+		// misconfigured (not this event's fault), so it stays paused.
+		r.err = ps.cause
+	}
 	if r.none || r.err == nil {
 		p.resume()
 		return
@@ -254,7 +261,7 @@ func (p *pipeline) checkText(err error) string {
 // resume ends a pause: pulling starts again.
 func (p *pipeline) resume() {
 	ps := &p.pauser
-	ps.probe, ps.delay = probeEvent{}, 0
+	ps.probe, ps.delay, ps.cause = probeEvent{}, 0, nil
 	p.retry.reset()
 	p.move(resumed, time.Now(), "")
 	p.log.Info().Msgf("destination %s resumed: TikTok answers again; pulling rows", p.name)

@@ -9,41 +9,51 @@ import (
 )
 
 // retryWatch follows a destination's HTTP exchanges with TikTok as they happen
-// (Worker.Observe, wired to the client's observer): since is when the current run of
-// retryable answers began (zero once an answer settles a request), what the newest
-// of them was. The core turns a run longer than Options.RetryingAfter into the
-// Retrying state.
+// (Worker.Observe, wired to the client's observer): each request the client will
+// retry is kept, by when its first attempt began, until an answer settles it (or the
+// client gives up on it). The core turns a request retried for longer than
+// Options.RetryingAfter into the Retrying state.
 type retryWatch struct {
-	mu    sync.Mutex
-	since time.Time
-	what  string
+	mu       sync.Mutex
+	retrying map[time.Time]string // first attempt → what its newest answer was
 }
 
-// observe takes one exchange; it reports whether it will be retried.
+// observe takes one exchange; it reports whether the client retries the request.
 func (r *retryWatch) observe(resp tiktokclient.Response, now time.Time) bool {
-	retry := resp.Class == tiktokclient.ClassRetry
+	first := resp.FirstAttempt
+	if first.IsZero() {
+		first = now
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !retry {
-		r.since, r.what = time.Time{}, ""
+	if !resp.Retry {
+		delete(r.retrying, first)
 		return false
 	}
-	if r.since.IsZero() {
-		r.since = now
+	if r.retrying == nil {
+		r.retrying = map[time.Time]string{}
 	}
-	r.what = describeAnswer(resp)
+	r.retrying[first] = describeAnswer(resp)
 	return true
 }
 
-func (r *retryWatch) get() (time.Time, string) {
+// oldest is the request retried longest: since its first attempt, and its newest
+// answer (zero when none is retrying).
+func (r *retryWatch) oldest() (since time.Time, what string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.since, r.what
+	for t, w := range r.retrying {
+		if since.IsZero() || t.Before(since) {
+			since, what = t, w
+		}
+	}
+	return since, what
 }
 
+// reset forgets every request (a resume, after which the client starts afresh).
 func (r *retryWatch) reset() {
 	r.mu.Lock()
-	r.since, r.what = time.Time{}, ""
+	clear(r.retrying)
 	r.mu.Unlock()
 }
 
@@ -56,6 +66,8 @@ func describeAnswer(r tiktokclient.Response) string {
 		return "no answer: " + r.Err.Error()
 	case r.HTTPStatus == 0:
 		return "no answer"
+	case r.HTTPStatus != 200 && r.Code != 0:
+		return fmt.Sprintf("HTTP %d, TikTok code %d", r.HTTPStatus, r.Code)
 	case r.HTTPStatus != 200 || r.Err != nil:
 		return fmt.Sprintf("HTTP %d", r.HTTPStatus)
 	}
@@ -64,7 +76,7 @@ func describeAnswer(r tiktokclient.Response) string {
 
 // watchRetries moves the destination between Running and Retrying by the watch.
 func (p *pipeline) watchRetries(now time.Time) {
-	since, what := p.retry.get()
+	since, what := p.retry.oldest()
 	st, _, _ := p.status.get()
 	switch {
 	case st == Running && !since.IsZero() && now.Sub(since) >= p.w.opts.RetryingAfter:

@@ -116,10 +116,10 @@ type counters struct {
 
 	sentEvents, handedBack           atomic.Int64
 	requests, retries, batches, full atomic.Int64
-	keys                             []atomic.Int64 // by index of matchKeys
+	keys                             []atomic.Int64 // by index of matchKeyNames
 }
 
-func newCounters() *counters { return &counters{keys: make([]atomic.Int64, len(matchKeys))} }
+func newCounters() *counters { return &counters{keys: make([]atomic.Int64, len(matchKeyNames))} }
 
 // publish adds t to the settled counters and clears t, keeping its map.
 func (c *counters) publish(t *tally) {
@@ -159,7 +159,7 @@ func (c *counters) snapshot(name string) DestinationStats {
 	}
 	c.mu.Unlock()
 	for i := range c.keys {
-		d.MatchKeys[matchKeys[i].name] = c.keys[i].Load()
+		d.MatchKeys[matchKeyNames[i]] = c.keys[i].Load()
 	}
 	return d
 }
