@@ -40,9 +40,9 @@ func (p *pipeline) loop(ctx context.Context, d drainCuts) time.Time {
 			p.batch.armed = false
 			p.batch.Cut()
 		case <-p.idle.timer.C:
-			if p.batch.Partial() && p.inflight < o.InFlight && time.Since(p.idle.lastGroup) >= p.idle.after {
-				p.batch.Cut()
-			}
+			p.idleFired()
+		case held := <-p.idle.answer:
+			p.idleAnswered(held)
 		case <-p.pauser.timer.C:
 			p.startProbe()
 		case <-keep.C:

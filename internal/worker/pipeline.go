@@ -56,16 +56,6 @@ type coreState struct {
 	lastWarn time.Time
 }
 
-// idleCut cuts a partial batch when messages stop coming: the consumer's
-// max_ack_pending (shared by the replicas) may hold the rest back until this batch is
-// acked, so waiting out max_wait would only stall.
-type idleCut struct {
-	timer     *time.Timer
-	after     time.Duration
-	lastGroup time.Time
-	pending   uint64 // the consumer's NumPending with the newest message
-}
-
 func newPipeline(w *Worker, d Destination) (*pipeline, error) {
 	cfg := d.Events
 	if cfg.Now == nil {
@@ -114,7 +104,7 @@ func newPipeline(w *Worker, d Destination) (*pipeline, error) {
 		rec:    newRecorder(),
 		pauser: newPauser(o.ProbeMin, o.ProbeMax),
 		keys:   newKeyTally(),
-		idle:   idleCut{timer: stoppedTimer(), after: max(min(o.MaxWait/10, 25*time.Millisecond), time.Millisecond)},
+		idle:   newIdleCut(o.MaxWait),
 	}
 	p.met.MatchKeysKnown(MatchKeyNames())
 	p.setStateGauge(Starting)
