@@ -153,7 +153,7 @@ func TestKillOneReplicaMidRun(t *testing.T) {
 			t.Errorf("event %s accepted %d times, want once", id, ids[id])
 		}
 	}
-	t.Logf("TikTok dropped %d repeats (events the killed replica sent but had not acked)", sandbox.Stats().Deduplicated)
+	t.Logf("TikTok dropped %d repeats (events the killed replica had in flight, or accepted but not yet recorded)", sandbox.Stats().Deduplicated)
 	b.stop(t)
 }
 
