@@ -10,13 +10,13 @@ WORKER_IMAGE  ?= tiktok-events-worker:dev
 NATS_IMAGE    ?= tiktok-events-nats:dev
 BENCHTIME     ?= 1s
 
-.PHONY: build test lint fmt-check vet unit bench fuzz demo clean docker docker-test compose-up compose-down
+.PHONY: build test lint fmt-check vet unit deploy-check bench fuzz demo clean docker docker-test docker-cluster-test compose-up compose-down
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/worker
 
 ## test: everything CI checks — formatting, vet, the pinned linter and the race-enabled suite.
-test: fmt-check vet lint unit
+test: fmt-check vet lint unit deploy-check
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,6 +30,13 @@ lint:
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## deploy-check: the deploy/ module (its own go.mod): the Helm chart rendered and decoded
+## strictly, the NATS roles against a real server, the alert rules and the dashboard.
+deploy-check:
+	cd deploy && $(GO) vet ./...
+	cd deploy && $(GO) run $(STATICCHECK) ./...
+	cd deploy && $(GO) test -race -count=1 -timeout 10m ./...
 
 ## bench: the speed and memory figures reported in docs/performance.md.
 bench:
@@ -62,6 +69,11 @@ docker: build
 ## docker-test: build both images and run the compose pipeline end to end.
 docker-test:
 	DOCKER_TESTS=1 WORKER_IMAGE=$(WORKER_IMAGE) NATS_IMAGE=$(NATS_IMAGE) $(GO) test -count=1 -timeout 15m -v ./test/docker/
+
+## docker-cluster-test: only the chaos test of deploy/compose (3 JetStream nodes, two
+## replicas): stops the rows stream's leader and a worker mid-backlog (also in docker-test).
+docker-cluster-test:
+	DOCKER_TESTS=1 WORKER_IMAGE=$(WORKER_IMAGE) NATS_IMAGE=$(NATS_IMAGE) $(GO) test -count=1 -timeout 15m -v -run TestClusterSurvivesLosingANode ./test/docker/
 
 ## compose-up: build both images FROM scratch on the host (no registry), then start
 ## docker-compose.yml with whichever Compose exists (v2 `docker compose` or v1

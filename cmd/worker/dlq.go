@@ -112,13 +112,9 @@ func (a *app) withDLQ(cmd *cobra.Command, f *dlqFlags, fn func(ctx context.Conte
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	c, err := a.toolConnect(ctx, cfg)
+	ctx, c, err := a.connectTool(cmd, cfg)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return err
 	}
 	defer c.b.Close()
 	if err := fn(ctx, c, filter); err != nil {

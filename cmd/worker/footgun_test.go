@@ -55,6 +55,7 @@ func TestToolsRefuseToInventAStore(t *testing.T) {
 		{"publish", path, "--destination", "stores"},
 		{"dlq", "ls"},
 		{"dlq", "replay"},
+		{"trace", "--destination", "stores", "o-1"},
 	} {
 		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
 			_, stderr, code := runWorker(t, "", args...)
@@ -221,6 +222,96 @@ func TestValidateChecksNATS(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("stdout lacks %q:\n%s", w, out)
 				}
+			}
+		})
+	}
+}
+
+// TestConfigFootguns: settings that used to be accepted silently or misread, as the
+// commands report them.
+func TestConfigFootguns(t *testing.T) {
+	srv := tiktoktest.NewServer()
+	defer srv.Close()
+	srv.AddToken(validateToken)
+	t.Setenv("NATS_URL", "")
+	t.Setenv("TIKTOK_API_BASE", srv.URL)
+	t.Setenv("TIKTOK_ACCESS_TOKEN", "")
+	dest := strings.Replace(storesDestination, `event_source_id: "7654321098765432109"`, `event_source_id: "`+tiktoktest.DefaultEventSetID+`"`, 1)
+	dir := t.TempDir()
+	secret := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		writeFile(t, p, content)
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		config  string
+		args    []string
+		code    int
+		want    []string
+		wantErr []string // on stderr
+	}{
+		{
+			name:   "token file with a final CRLF",
+			config: "tiktok:\n  access_token_file: " + secret("crlf", validateToken+"\r\n", 0o600) + "\n" + dest,
+			args:   []string{"validate"}, code: 0,
+			want: []string{"ok   stores"},
+		},
+		{
+			name:   "token file of two lines is a configuration error, not an unreachable TikTok",
+			config: "tiktok:\n  access_token_file: " + secret("two", validateToken+"\nsecond\n", 0o600) + "\n" + dest,
+			args:   []string{"validate"}, code: 1,
+			want: []string{"FAIL config", "tiktok.access_token_file: the secret file", "holds 2 lines: a secret is one line"},
+		},
+		{
+			name:   "token file others can read is a warning",
+			config: "tiktok:\n  access_token_file: " + secret("open", validateToken+"\n", 0o644) + "\n" + dest,
+			args:   []string{"validate"}, code: 0,
+			want:    []string{"ok   stores"},
+			wantErr: []string{"warning: tiktok.access_token_file: the secret file", "can be read by its group or by everyone (mode 0644)", "chmod 600"},
+		},
+		{
+			name:   "plain http to a remote TikTok",
+			env:    map[string]string{"TIKTOK_API_BASE": "http://203.0.113.9", "TIKTOK_ACCESS_TOKEN": validateToken},
+			config: dest,
+			args:   []string{"validate"}, code: 1,
+			want: []string{"FAIL config", "env TIKTOK_API_BASE: tiktok.api_base: plain http:// to a host that is not loopback", "tiktok.allow_insecure_http: true"},
+		},
+		{
+			name:   "WORKER_HTTP_LISTEN overrides http.listen",
+			env:    map[string]string{"WORKER_HTTP_LISTEN": "not-an-address", "TIKTOK_ACCESS_TOKEN": validateToken},
+			config: "http:\n  listen: 127.0.0.1:8080\n" + dest,
+			args:   []string{"run"}, code: 2,
+			wantErr: []string{"env WORKER_HTTP_LISTEN: http.listen:", "not a listen address"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			p := filepath.Join(t.TempDir(), "worker.yaml")
+			writeFile(t, p, tt.config)
+			out, stderr, code := runWorker(t, "", append(tt.args, "--config", p)...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, out, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if strings.Contains(out+stderr, validateToken) {
+				t.Error("the token was printed")
 			}
 		})
 	}

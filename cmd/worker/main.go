@@ -1,7 +1,7 @@
 // Command worker delivers conversion events from NATS JetStream to the TikTok Events API.
 //
 // It is one binary with subcommands: run (the queue worker), demo, preview, validate,
-// publish, dlq and sandbox. See README.md.
+// publish, trace, dlq and sandbox. See README.md.
 package main
 
 import (
@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/trace"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -25,6 +27,9 @@ type app struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+
+	// openSent opens the sent log `worker trace` reads; nil: the configuration's.
+	openSent func(ctx context.Context, c *toolConn) (trace.SentLookup, error)
 }
 
 func main() {
@@ -74,6 +79,7 @@ func (a *app) root() *cobra.Command {
 		a.demoCmd(),
 		a.publishCmd(),
 		a.dlqCmd(),
+		a.traceCmd(),
 	)
 	return root
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,6 +53,19 @@ var goldenCases = []struct {
 	{"offline-csv-gb", "offline.csv", []string{"--fixed-event-name", "Purchase", "--phone-region", "GB", "--window", "1h"}},
 	{"web-jsonl", "web.jsonl", []string{"--event-source", "web", "--event-source-id", "CPIXEL1", "--limited-data-use", "--test-event-code", "TEST123"}},
 	{"web-jsonl-format-flag", "web.jsonl", []string{"--event-source", "web", "--format", "jsonl"}},
+	{"crm", "preview/crm.jsonl", []string{"--event-source", "crm", "--event-source-id", "7305129398742720000"}},
+	{"matching-web", "preview/matching.csv", []string{"--event-source", "web", "--event-source-id", "CPIXEL1"}},
+	{"matching-offline", "preview/matching.csv", []string{"--event-source", "offline", "--fixed-event-name", "Purchase"}},
+	{"whole-orders", "preview/orders.jsonl", []string{"--event-source-id", "7654321098765432109"}},
+}
+
+// inputPath: inputs named preview/… are this command's own test data, the others the
+// repository's sample rows.
+func inputPath(name string) string {
+	if strings.HasPrefix(name, "preview/") {
+		return filepath.Join("testdata", name)
+	}
+	return filepath.Join("..", "..", "testdata", name)
 }
 
 // TestPreviewGolden compares stdout and stderr with the golden files; run
@@ -59,7 +73,7 @@ var goldenCases = []struct {
 func TestPreviewGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			in := readFile(t, filepath.Join("..", "..", "testdata", tc.input))
+			in := readFile(t, inputPath(tc.input))
 			stdout, stderr, code := runPreview(t, in, append(tc.args, "--now", previewNow)...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
@@ -156,15 +170,17 @@ func TestPreviewRejectLines(t *testing.T) {
 			{5, "invalid_row", "event"}, {6, "invalid_row", "email"}, {7, "outside_window", "timestamp"},
 			{8, "future_timestamp", "timestamp"}, {9, "malformed_message", ""}, {12, "invalid_row", "phone"}}},
 		{"offline.json", nil, []rej{
-			{24, "invalid_row", "event"}, {25, "invalid_row", "timestamp"}, {26, "invalid_row", "content_id"}, {27, "malformed_message", ""}}},
+			{2, "invalid_row", "event"}, {13, "invalid_row", "event"}, {24, "invalid_row", "event"}, {25, "invalid_row", "timestamp"}, {26, "invalid_row", "content_id"}, {27, "malformed_message", ""}}},
 		{"offline.csv", []string{"--fixed-event-name", "Purchase"}, []rej{
-			{5, "invalid_row", "email"}, {6, "invalid_row", "price"}, {7, "invalid_row", "currency"}, {8, "invalid_row", ""}, {9, "malformed_message", ""}}},
+			{5, "invalid_row", "email"}, {6, "invalid_row", "price"}, {7, "invalid_row", "currency"}, {8, "malformed_message", ""}, {9, "malformed_message", ""}}},
+		{"preview/orders.jsonl", nil, []rej{{1, "invalid_row", "price"}, {2, "invalid_row", "price"}, {3, "invalid_row", "price"}}},
+		{"preview/crm.jsonl", []string{"--event-source", "crm"}, []rej{{3, "invalid_row", "lead_id"}, {4, "invalid_row", "email"}}},
 		{"web.jsonl", []string{"--event-source", "web"}, []rej{
 			{4, "invalid_row", "event"}, {5, "invalid_row", "page_url"}, {6, "invalid_row", "page_url"}, {7, "invalid_row", "ip"},
 			{8, "invalid_row", "email"}, {9, "invalid_row", "content_type"}}},
 	} {
 		t.Run(tc.input, func(t *testing.T) {
-			in := readFile(t, filepath.Join("..", "..", "testdata", tc.input))
+			in := readFile(t, inputPath(tc.input))
 			_, stderr, code := runPreview(t, in, append(tc.args, "--now", previewNow)...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
@@ -235,7 +251,8 @@ func TestPreviewFormats(t *testing.T) {
 	}{
 		{"single object is one line", row, nil, 1, 0},
 		{"single pretty object with --format json", "{\n \"timestamp\": \"2025-11-24T11:00:00Z\",\n \"email\": \"a@example.com\"\n}\n", []string{"--format", "json"}, 1, 0},
-		{"array forced to jsonl is one malformed line", "[" + row + "]", []string{"--format", "jsonl"}, 0, 1},
+		{"an array line with --format jsonl is one message, as publish sends it", "[" + row + "]", []string{"--format", "jsonl"}, 1, 0},
+		{"a line that is an array of non-objects is malformed", "[1,2]\n", []string{"--format", "jsonl"}, 0, 2},
 		{"empty input", "", nil, 0, 0},
 		{"csv with BOM and CRLF", "\ufefftimestamp,email\r\n2025-11-24T11:00:00Z,a@example.com\r\n", nil, 1, 0},
 		{"truncated array keeps the rows before the break", "[" + row + ",\n{\"timestamp\":", nil, 1, 1},
@@ -288,34 +305,195 @@ func TestPreviewIOError(t *testing.T) {
 	}
 }
 
-// typicalRows returns n typical offline rows as JSON Lines: email in mixed case with
-// spaces, a US phone in one of several formats, one content item.
-func typicalRows(n int) []byte {
-	phones := []string{"(415) 555-%04d", "+1 415-555-%04d", "415.555.%04d", "1 415 555 %04d", "4155550%03d"}
-	base := time.Date(2025, 11, 24, 10, 0, 0, 0, time.UTC).Unix()
-	var b bytes.Buffer
-	for i := range n {
-		phone := fmt.Sprintf(phones[i%len(phones)], i%1000)
-		fmt.Fprintf(&b, `{"timestamp":%d,"event":"Purchase","event_id":"order-%d","email":" Customer%d@Example.com ","phone":"%s","content_id":"sku-%d","price":"19.99","quantity":%d,"currency":"USD","order_id":"order-%d"}`+"\n",
-			base+int64(i%3600), i, i, phone, i%500, 1+i%3, i)
+// TestMain lets the test binary stand in for the worker binary (see
+// TestPreviewHelpExamples): with WORKER_TEST_AS_MAIN=1 it runs main instead of the
+// tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("WORKER_TEST_AS_MAIN") == "1" {
+		main()
+		os.Exit(0)
 	}
-	return b.Bytes()
+	os.Exit(m.Run())
 }
 
-// BenchmarkPreview runs `worker preview` end to end on 200,000 typical rows, from
-// stdin bytes to request bodies written through a discarding stdout.
-func BenchmarkPreview(b *testing.B) {
-	const rows = 200_000
-	in := typicalRows(rows)
-	b.SetBytes(int64(len(in)))
-	b.ResetTimer()
-	for b.Loop() {
-		a := &app{stdin: bytes.NewReader(in), stdout: io.Discard, stderr: io.Discard}
-		cmd := a.root()
-		cmd.SetArgs([]string{"preview", "--now", previewNow})
-		if err := cmd.Execute(); err != nil {
-			b.Fatal(err)
+// TestPreviewHelpExamples runs each example of `worker preview --help` as it is
+// printed, in a shell at the top of the repository, and checks that it outputs at
+// least one event.
+func TestPreviewHelpExamples(t *testing.T) {
+	help, _, code := runPreview(t, nil, "--help")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	_, examples, ok := strings.Cut(help, "Examples:\n")
+	if !ok {
+		t.Fatalf("no examples in\n%s", help)
+	}
+	examples, _, _ = strings.Cut(examples, "\n\n")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(exe, filepath.Join(bin, "worker")); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(examples, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		n++
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", line)
+			cmd.Dir = filepath.Join("..", "..")
+			cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "WORKER_TEST_AS_MAIN=1")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%s: %v\n%s", line, err, stderr.String())
+			}
+			if events := checkBodies(t, stdout.String()); events < 1 {
+				t.Errorf("%s\noutputs no event; stderr:\n%s", line, stderr.String())
+			}
+		})
+	}
+	if n < 2 {
+		t.Errorf("%d examples, want at least 2", n)
+	}
+}
+
+// lineWriter sends each complete line written to it on a channel.
+type lineWriter struct {
+	buf   []byte
+	lines chan string
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.lines <- string(w.buf[:i])
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// TestPreviewStreams: the first request is written as soon as it holds 1,000 events,
+// while the input is still open.
+func TestPreviewStreams(t *testing.T) {
+	pr, pw := io.Pipe()
+	out := &lineWriter{lines: make(chan string, 4)}
+	var errb bytes.Buffer
+	a := &app{stdin: pr, stdout: out, stderr: &errb}
+	cmd := a.root()
+	cmd.SetArgs([]string{"preview", "--fixed-event-name", "Purchase", "--now", previewNow})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Execute() }()
+	row := func(i int) string {
+		return fmt.Sprintf(`{"timestamp":"2025-11-24T11:00:00Z","event_id":"e%d","email":"u%d@example.com"}`+"\n", i, i)
+	}
+	go func() {
+		for i := range 1001 { // the 1,001st row closes the 1,000th event
+			if _, err := io.WriteString(pw, row(i)); err != nil {
+				return
+			}
+		}
+	}()
+	deadline := time.After(time.Minute)
+	select {
+	case line := <-out.lines:
+		if n := checkBodies(t, line); n != 1000 {
+			t.Errorf("first request holds %d events, want 1000", n)
+		}
+	case err := <-done:
+		t.Fatalf("preview ended (%v) before its input did", err)
+	case <-deadline:
+		t.Fatal("no request on stdout within a minute while the input stays open")
+	}
+	if _, err := io.WriteString(pw, row(1001)); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	select {
+	case line := <-out.lines:
+		if n := checkBodies(t, line); n != 2 {
+			t.Errorf("last request holds %d events, want 2", n)
+		}
+	case <-deadline:
+		t.Fatal("no last request")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, s := parseStderr(t, errb.String()); s.Summary.Rows != 1002 || s.Summary.Events != 1002 || s.Summary.Requests != 2 {
+		t.Errorf("summary %+v", s.Summary)
+	}
+}
+
+// TestPreviewGroupsAsPublish: consecutive rows that share an event_id are one event;
+// a later repeat of an event already output is a duplicate, whatever it carries; the
+// same event_id under another event name is another event.
+func TestPreviewGroupsAsPublish(t *testing.T) {
+	row := func(id, event, sku string) string {
+		return fmt.Sprintf(`{"timestamp":"2025-11-24T11:00:00Z","event":%q,"event_id":%q,"email":"a@example.com","content_id":%q,"price":"1","quantity":1}`+"\n", event, id, sku)
+	}
+	in := row("o-1", "Purchase", "a") + row("o-1", "Purchase", "b") + row("o-2", "Purchase", "c") +
+		row("o-1", "Purchase", "d") + row("o-2", "Purchase", "c") + row("o-1", "AddToCart", "e")
+	stdout, stderr, code := runPreview(t, []byte(in), "--now", previewNow)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	var body struct {
+		Data []struct {
+			Event      string `json:"event"`
+			EventID    string `json:"event_id"`
+			Properties struct {
+				Contents []struct {
+					ContentID string `json:"content_id"`
+				} `json:"contents"`
+			} `json:"properties"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &body); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range body.Data {
+		s := ev.Event + " " + ev.EventID
+		for _, c := range ev.Properties.Contents {
+			s += " " + c.ContentID
+		}
+		got = append(got, s)
+	}
+	want := []string{"Purchase o-1 a b", "Purchase o-2 c", "AddToCart o-1 e"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	if _, s := parseStderr(t, stderr); s.Summary.Rows != 6 || s.Summary.Events != 3 || s.Summary.Duplicates != 2 {
+		t.Errorf("summary %+v, want 6 rows, 3 events, 2 duplicates", s.Summary)
+	}
+}
+
+// TestPreviewWholeOrders: an order with one bad item shows nothing of it on stdout
+// and all its rows on stderr, the good ones naming the bad row's line and field.
+func TestPreviewWholeOrders(t *testing.T) {
+	stdout, stderr, code := runPreview(t, readFile(t, inputPath("preview/orders.jsonl")), "--now", previewNow)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if strings.Contains(stdout, `"o-1"`) || !strings.Contains(stdout, `"o-2"`) {
+		t.Errorf("stdout should hold order o-2 and nothing of o-1:\n%s", stdout)
+	}
+	rejects, _ := parseStderr(t, stderr)
+	for _, r := range rejects {
+		if r.Line != 2 && !strings.Contains(r.Error, "the row at line 2") {
+			t.Errorf("line %d does not name the bad row's line: %q", r.Line, r.Error)
 		}
 	}
-	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	if len(rejects) != 3 {
+		t.Errorf("%d rejects, want the 3 rows of o-1", len(rejects))
+	}
 }

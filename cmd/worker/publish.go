@@ -34,14 +34,17 @@ func (a *app) publishCmd() *cobra.Command {
 		Short: "Publish a CSV or JSON Lines file of rows to a destination",
 		Long: `Publish a file of rows to <prefix>.rows.<destination>, the way upstream jobs should.
 
-FILE is CSV with a header line, or JSON Lines (one object per line); "-" reads stdin.
-The format comes from the extension (.csv, .jsonl, .ndjson), else from the first byte;
---format forces it. A CSV row becomes a JSON object of strings (empty cells omitted).
+FILE is CSV with a header line, JSON Lines (one object per line) or a JSON array of
+objects; "-" reads stdin. The format comes from the extension (.csv, .jsonl, .ndjson,
+.json), else from the first byte; --format forces it. ` + "`worker preview`" + ` reads files the
+same way. A CSV row becomes a JSON object of strings (empty cells omitted).
 Consecutive rows that share an event_id (the line items of one order) go in one message
 as a JSON array; every other row is a message of its own.
 
-A JSON Lines line that is not valid JSON is published as it is: the worker dead-letters
-it as malformed_message, where ` + "`worker dlq ls`" + ` shows it. Nothing is dropped.
+A JSON Lines line that is not valid JSON, or a CSV record with another number of
+fields than the header, is published as it is (and named on stderr by its line): the
+worker dead-letters it as malformed_message, where ` + "`worker dlq ls`" + ` shows it. Nothing
+is dropped.
 
 NATS is the one of --config (nats.url), else NATS_URL; with neither, publish refuses
 to run unless --embedded asks for the embedded store under ./data, so that rows never
@@ -89,13 +92,9 @@ summary. The exit code is 1 when any publish failed, with the count in the summa
 					f = publish.FormatOf(name)
 				}
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			c, err := a.toolConnect(ctx, cfg)
+			ctx, c, err := a.connectTool(cmd, cfg)
 			if err != nil {
-				return &exitError{code: 1, err: err}
+				return err
 			}
 			defer c.b.Close()
 			if err := a.ensureRows(ctx, c); err != nil {
@@ -107,7 +106,7 @@ summary. The exit code is 1 when any publish failed, with the count in the summa
 	fl := cmd.Flags()
 	tf.register(cmd)
 	fl.StringVar(&destination, "destination", "", "destination `NAME`: rows go to <prefix>.rows.NAME (required)")
-	fl.StringVar(&format, "format", "auto", "input format: auto, csv or jsonl")
+	fl.StringVar(&format, "format", "auto", "input format: auto, csv, jsonl or json")
 	fl.IntVar(&maxPending, "max-pending", publish.DefaultMaxPending, "publishes awaiting their ack at once")
 	return cmd
 }
@@ -144,7 +143,7 @@ func (a *app) publishFile(ctx context.Context, js jetstream.JetStream, subject s
 		return &exitError{code: 1, err: err}
 	}
 	progress, finish := a.publishProgress(subject)
-	sum, err := publish.Publish(ctx, js, subject, rd, publish.WithMaxPending(maxPending), publish.WithProgress(progress))
+	sum, err := publish.Publish(ctx, js, subject, warnUnreadable{rd, a.stderr}, publish.WithMaxPending(maxPending), publish.WithProgress(progress))
 	finish()
 	if err != nil && sum.Messages == 0 {
 		return &exitError{code: 1, err: err} // nothing was sent: the error says it all
@@ -155,6 +154,21 @@ func (a *app) publishFile(ctx context.Context, js jetstream.JetStream, subject s
 		return &exitError{code: 1, err: err}
 	}
 	return nil
+}
+
+// warnUnreadable names on stderr each record the reader passes on as it came, by
+// its line and what is wrong, never its values.
+type warnUnreadable struct {
+	src publish.Source
+	w   io.Writer
+}
+
+func (s warnUnreadable) Next() (publish.Message, error) {
+	m, err := s.src.Next()
+	if err == nil && m.Err != "" {
+		fmt.Fprintf(s.w, "line %d: %s; published as it is: the worker dead-letters it as malformed_message\n", m.Line, m.Err)
+	}
+	return m, err
 }
 
 // publishProgress shows a progress bar with a rate when stderr is a terminal, and a

@@ -54,6 +54,20 @@ func (a *app) loadTool(cmd *cobra.Command, f toolFlags) (*config.Config, error) 
 	return cfg, nil
 }
 
+// connectTool connects cmd to the NATS of cfg and returns cmd's context with the
+// connection, which the caller closes (c.b.Close); a failure is exit 1.
+func (a *app) connectTool(cmd *cobra.Command, cfg *config.Config) (context.Context, *toolConn, error) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c, err := a.toolConnect(ctx, cfg)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: err}
+	}
+	return ctx, c, nil
+}
+
 // toolConnect connects to the NATS of cfg (an embedded server over the data directory
 // when no URL is configured, as `run` does) and derives the topology's names from the
 // subject prefix.

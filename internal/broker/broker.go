@@ -104,7 +104,8 @@ type Names struct {
 	Prefix      string // "tiktok"
 	RowsStream  string // TIKTOK_ROWS on <prefix>.rows.>
 	DLQStream   string // TIKTOK_DLQ on <prefix>.dlq.>
-	DedupBucket string // TIKTOK_DEDUP
+	SentStream  string // TIKTOK_SENT on <prefix>.sent.>, the sent log (internal/dedup)
+	DedupBucket string // TIKTOK_DEDUP, the first version's receipts (read once to upgrade)
 	TokenBucket string // TIKTOK_TOKENS
 }
 
@@ -113,6 +114,12 @@ func (n Names) RowsSubject(dest string) string { return n.Prefix + ".rows." + de
 
 // DLQSubject is <prefix>.dlq.<destination>.
 func (n Names) DLQSubject(dest string) string { return n.Prefix + ".dlq." + dest }
+
+// SentSubject is <prefix>.sent.<destination>: the sent log's records for dest.
+func (n Names) SentSubject(dest string) string { return n.Prefix + ".sent." + dest }
+
+// SentFilter is <prefix>.sent.>, the sent log's subjects.
+func (n Names) SentFilter() string { return n.Prefix + ".sent.>" }
 
 // ConsumerName is the durable pull consumer shared by every replica for dest.
 func (n Names) ConsumerName(dest string) string { return "worker-" + dest }
@@ -148,6 +155,7 @@ func NamesFor(prefix string) Names {
 		Prefix:      prefix,
 		RowsStream:  base + "_ROWS",
 		DLQStream:   base + "_DLQ",
+		SentStream:  base + "_SENT",
 		DedupBucket: base + "_DEDUP",
 		TokenBucket: base + "_TOKENS",
 	}

@@ -69,11 +69,11 @@ func TestNamesFor(t *testing.T) {
 		prefix string
 		want   broker.Names
 	}{
-		{"", broker.Names{Prefix: "tiktok", RowsStream: "TIKTOK_ROWS", DLQStream: "TIKTOK_DLQ", DedupBucket: "TIKTOK_DEDUP", TokenBucket: "TIKTOK_TOKENS"}},
-		{"tiktok", broker.Names{Prefix: "tiktok", RowsStream: "TIKTOK_ROWS", DLQStream: "TIKTOK_DLQ", DedupBucket: "TIKTOK_DEDUP", TokenBucket: "TIKTOK_TOKENS"}},
-		{"acme", broker.Names{Prefix: "acme", RowsStream: "ACME_ROWS", DLQStream: "ACME_DLQ", DedupBucket: "ACME_DEDUP", TokenBucket: "ACME_TOKENS"}},
-		{"acme.events", broker.Names{Prefix: "acme.events", RowsStream: "ACME_EVENTS_ROWS", DLQStream: "ACME_EVENTS_DLQ", DedupBucket: "ACME_EVENTS_DEDUP", TokenBucket: "ACME_EVENTS_TOKENS"}},
-		{"Team-2_x", broker.Names{Prefix: "Team-2_x", RowsStream: "TEAM-2_X_ROWS", DLQStream: "TEAM-2_X_DLQ", DedupBucket: "TEAM-2_X_DEDUP", TokenBucket: "TEAM-2_X_TOKENS"}},
+		{"", broker.Names{Prefix: "tiktok", RowsStream: "TIKTOK_ROWS", DLQStream: "TIKTOK_DLQ", SentStream: "TIKTOK_SENT", DedupBucket: "TIKTOK_DEDUP", TokenBucket: "TIKTOK_TOKENS"}},
+		{"tiktok", broker.Names{Prefix: "tiktok", RowsStream: "TIKTOK_ROWS", DLQStream: "TIKTOK_DLQ", SentStream: "TIKTOK_SENT", DedupBucket: "TIKTOK_DEDUP", TokenBucket: "TIKTOK_TOKENS"}},
+		{"acme", broker.Names{Prefix: "acme", RowsStream: "ACME_ROWS", DLQStream: "ACME_DLQ", SentStream: "ACME_SENT", DedupBucket: "ACME_DEDUP", TokenBucket: "ACME_TOKENS"}},
+		{"acme.events", broker.Names{Prefix: "acme.events", RowsStream: "ACME_EVENTS_ROWS", DLQStream: "ACME_EVENTS_DLQ", SentStream: "ACME_EVENTS_SENT", DedupBucket: "ACME_EVENTS_DEDUP", TokenBucket: "ACME_EVENTS_TOKENS"}},
+		{"Team-2_x", broker.Names{Prefix: "Team-2_x", RowsStream: "TEAM-2_X_ROWS", DLQStream: "TEAM-2_X_DLQ", SentStream: "TEAM-2_X_SENT", DedupBucket: "TEAM-2_X_DEDUP", TokenBucket: "TEAM-2_X_TOKENS"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.prefix, func(t *testing.T) {
@@ -103,6 +103,7 @@ func testTopology() broker.Topology {
 		AckWait:       45 * time.Second,
 		DedupTTL:      36 * time.Hour,
 		DLQRetention:  240 * time.Hour,
+		SentRetention: 480 * time.Hour,
 	}
 }
 
@@ -162,6 +163,13 @@ func assertTopology(t *testing.T, ctx context.Context, js jetstream.JetStream, t
 		dlq.MaxAge != topo.DLQRetention || !dlq.AllowDirect || dlq.DenyDelete ||
 		dlq.Duplicates != 2*time.Minute || dlq.Subjects[0] != "tiktok.dlq.>" || dlq.Replicas != topo.Replicas {
 		t.Errorf("DLQ stream: %+v", dlq)
+	}
+	sent := streamConfig(t, ctx, js, n.SentStream)
+	if sent.Retention != jetstream.LimitsPolicy || sent.Storage != jetstream.FileStorage ||
+		sent.Compression != jetstream.S2Compression || sent.MaxAge != topo.SentRetention ||
+		!sent.AllowDirect || sent.Duplicates != 2*time.Minute || len(sent.Subjects) != 1 ||
+		sent.Subjects[0] != "tiktok.sent.>" || sent.Replicas != topo.Replicas {
+		t.Errorf("sent log stream: %+v", sent)
 	}
 	for _, d := range topo.Destinations {
 		c, err := js.Consumer(ctx, n.RowsStream, n.ConsumerName(d))
@@ -271,6 +279,11 @@ func TestEnsureUpdatesWhatItOwns(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: n.SentStream, Subjects: []string{"tiktok.sent.>"}, MaxAge: 48 * time.Hour, Storage: jetstream.FileStorage,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: n.RowsStream, Subjects: []string{"tiktok.rows.>"}, Retention: jetstream.WorkQueuePolicy,
 	}); err != nil {
 		t.Fatal(err)
@@ -290,6 +303,7 @@ func TestEnsureUpdatesWhatItOwns(t *testing.T) {
 		"stream TIKTOK_DLQ existed with other settings: updated max age 1h0m0s → 240h0m0s",
 		"allow direct false → true",
 		"stream KV_TIKTOK_DEDUP existed with other settings: updated ttl 1h0m0s → 36h0m0s",
+		"stream TIKTOK_SENT existed with other settings: updated max age 48h0m0s → 480h0m0s, allow direct false → true, compression None → S2",
 		"consumer worker-stores existed with other settings",
 		"max ack pending 10 → 2200",
 		// internal/dedup writes receipts in fast batches where the bucket allows them.
@@ -438,7 +452,10 @@ func TestConnectLogsEventsWithoutSecrets(t *testing.T) {
 	if b.Embedded != nil || b.EmbeddedURL() != "" {
 		t.Error("an embedded server was started although a URL was configured")
 	}
-	connz, err := s.Connz(&server.ConnzOptions{})
+	// Only connections that authenticated as user: the server drops the refused one
+	// on its own time (it may still list it after Connect returned its error), and
+	// that connection never authenticated, so it cannot be counted here by accident.
+	connz, err := s.Connz(&server.ConnzOptions{Username: true, User: user})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,10 @@ func TestEnsureOnAClusterSurvivesOneServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node cluster")
 	}
-	c := natstest.RunCluster(t, 3, 15*time.Second)
-	ctx := ctxT(t, 20*time.Second)
+	// Deadlines are generous: a leader election on a loaded machine takes seconds, and
+	// each wait ends as soon as its condition holds.
+	c := natstest.RunCluster(t, 3, 30*time.Second)
+	ctx := ctxT(t, 90*time.Second)
 	b, err := broker.Connect(ctx, config.NATS{URL: c.URLs()}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +33,7 @@ func TestEnsureOnAClusterSurvivesOneServer(t *testing.T) {
 	if err := broker.Ensure(ctx, b.JS, topo); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"TIKTOK_ROWS", "TIKTOK_DLQ", "KV_TIKTOK_DEDUP", "KV_TIKTOK_TOKENS"} {
+	for _, name := range []string{"TIKTOK_ROWS", "TIKTOK_DLQ", "TIKTOK_SENT", "KV_TIKTOK_DEDUP", "KV_TIKTOK_TOKENS"} {
 		if got := streamConfig(t, ctx, b.JS, name).Replicas; got != 3 {
 			t.Errorf("%s has %d replicas, want 3", name, got)
 		}
@@ -52,7 +54,7 @@ func TestEnsureOnAClusterSurvivesOneServer(t *testing.T) {
 
 	// Publishing resumes once the client reconnected and the stream has a leader among
 	// the two left; poll with a deadline (there is no event to wait on).
-	if err := publishWithin(ctx, b.JS, "tiktok.rows.stores", []byte("after"), 15*time.Second); err != nil {
+	if err := publishWithin(ctx, b.JS, "tiktok.rows.stores", []byte("after"), 45*time.Second); err != nil {
 		t.Fatalf("publish after one server of three went down: %v", err)
 	}
 	st, err := b.JS.Stream(ctx, "TIKTOK_ROWS")

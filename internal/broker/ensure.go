@@ -20,7 +20,8 @@ type Topology struct {
 	Destinations  []string      // one durable pull consumer each
 	MaxAckPending int           // per consumer (shared by every worker replica)
 	AckWait       time.Duration // consumer ack wait
-	DedupTTL      time.Duration // dedup bucket TTL
+	DedupTTL      time.Duration // dedup bucket TTL (the first version's store, going)
+	SentRetention time.Duration // sent log max age (dedup.retention)
 	DLQRetention  time.Duration // DLQ stream max age
 
 	// Log receives one line per setting Ensure changed on something that existed, and
@@ -34,6 +35,11 @@ const (
 	DefaultAckWait       = 60 * time.Second
 	DefaultDedupTTL      = 168 * time.Hour
 	DefaultDLQRetention  = 720 * time.Hour
+	// DefaultSentRetention is the largest destination window (28 days) + 1 day.
+	DefaultSentRetention = 696 * time.Hour
+	// SentDuplicateWindow is how long the sent log remembers a Nats-Msg-Id, so that an
+	// append repeated after a lost ack is a no-op.
+	SentDuplicateWindow = 2 * time.Minute
 	// DLQDuplicateWindow is how long the DLQ stream remembers a Nats-Msg-Id, so a
 	// dead-letter publish repeated after a crash or a lost ack is a no-op.
 	DLQDuplicateWindow = 2 * time.Minute
@@ -59,6 +65,9 @@ func (t Topology) withDefaults() (Topology, error) {
 	}
 	if t.DLQRetention <= 0 {
 		t.DLQRetention = DefaultDLQRetention
+	}
+	if t.SentRetention <= 0 {
+		t.SentRetention = DefaultSentRetention
 	}
 	seen := map[string]bool{}
 	for _, d := range t.Destinations {
@@ -87,8 +96,8 @@ func ValidDestination(s string) bool {
 	return true
 }
 
-// Ensure creates the rows stream, the consumers, the dedup and token buckets and the
-// DLQ stream if missing. It is idempotent and safe when several replicas run it at once.
+// Ensure creates the rows stream, the consumers, the dedup and token buckets, the
+// DLQ stream and the sent log if missing. It is idempotent and safe when several replicas run it at once.
 //
 // On something that exists, Ensure changes only the settings it owns (subjects,
 // replicas, ages, history, the consumer's ack settings) and logs each change through
@@ -127,6 +136,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			}, false)
 		}},
 		{"DLQ stream " + n.DLQStream, func(ctx context.Context) error { return ensureDLQ(ctx, js, t) }},
+		{"sent log " + n.SentStream, func(ctx context.Context) error { return ensureSent(ctx, js, t) }},
 	}
 	for _, d := range t.Destinations {
 		steps = append(steps, struct {
@@ -198,26 +208,7 @@ func ensureDLQ(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		Discard:     jetstream.DiscardOld,
 	}
 	return ensureStream(ctx, js, t.Log, want, func(have *jetstream.StreamConfig) []string {
-		var changed []string
-		if !slices.Contains(have.Subjects, n.DLQFilter()) {
-			changed = append(changed, fmt.Sprintf("subjects %v → +%s", have.Subjects, n.DLQFilter()))
-			have.Subjects = append(have.Subjects, n.DLQFilter())
-		}
-		changed = setReplicas(have, t.Replicas, changed)
-		if have.MaxAge != want.MaxAge {
-			changed = append(changed, fmt.Sprintf("max age %s → %s", have.MaxAge, want.MaxAge))
-			have.MaxAge = want.MaxAge
-		}
-		if d := dupWindow(have.Duplicates, have.MaxAge); d != have.Duplicates {
-			have.Duplicates = d
-		}
-		if have.Duplicates == 0 {
-			have.Duplicates = want.Duplicates
-		}
-		if !have.AllowDirect {
-			changed = append(changed, "allow direct false → true")
-			have.AllowDirect = true
-		}
+		changed := reconcileLimits(have, want)
 		if have.DenyDelete {
 			// The server cannot lift DenyDelete in place.
 			t.Log.Warn().Str("stream", have.Name).
@@ -226,6 +217,64 @@ func ensureDLQ(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		warnFixed(t.Log, have, want)
 		return changed
 	})
+}
+
+// ensureSent creates the sent log (internal/dedup): one record per request TikTok
+// accepted, on <prefix>.sent.<destination>, kept for the dedup retention. Records are
+// JSON lists of event ids, which S2 compresses well; they are read back in order at
+// every replica's start and followed, and read one by one (direct gets) by `worker
+// trace`.
+func ensureSent(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	n := t.Names
+	want := jetstream.StreamConfig{
+		Name:        n.SentStream,
+		Description: "tiktok-events-worker: the sent log, one record per request TikTok accepted, one subject per destination",
+		Subjects:    []string{n.SentFilter()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Compression: jetstream.S2Compression,
+		Replicas:    t.Replicas,
+		MaxAge:      t.SentRetention,
+		Duplicates:  dupWindow(SentDuplicateWindow, t.SentRetention),
+		AllowDirect: true,
+		Discard:     jetstream.DiscardOld,
+	}
+	return ensureStream(ctx, js, t.Log, want, func(have *jetstream.StreamConfig) []string {
+		changed := reconcileLimits(have, want)
+		if have.Compression != want.Compression {
+			// The server compresses new blocks from now on; old ones stay as they are.
+			changed = append(changed, fmt.Sprintf("compression %s → %s", have.Compression, want.Compression))
+			have.Compression = want.Compression
+		}
+		warnFixed(t.Log, have, want)
+		return changed
+	})
+}
+
+// reconcileLimits brings the settings Ensure owns on an existing limits stream (the
+// DLQ, the sent log) in line with want: its subject, replicas, max age (and a
+// duplicate window that fits it), direct gets. It returns what it changed.
+func reconcileLimits(have *jetstream.StreamConfig, want jetstream.StreamConfig) []string {
+	var changed []string
+	if subj := want.Subjects[0]; !slices.Contains(have.Subjects, subj) {
+		changed = append(changed, fmt.Sprintf("subjects %v → +%s", have.Subjects, subj))
+		have.Subjects = append(have.Subjects, subj)
+	}
+	changed = setReplicas(have, want.Replicas, changed)
+	if have.MaxAge != want.MaxAge {
+		changed = append(changed, fmt.Sprintf("max age %s → %s", have.MaxAge, want.MaxAge))
+		have.MaxAge = want.MaxAge
+	}
+	// The server refuses a duplicate window longer than the max age.
+	have.Duplicates = dupWindow(have.Duplicates, have.MaxAge)
+	if have.Duplicates == 0 {
+		have.Duplicates = want.Duplicates
+	}
+	if !have.AllowDirect {
+		changed = append(changed, "allow direct false → true")
+		have.AllowDirect = true
+	}
+	return changed
 }
 
 // ensureKV creates a bucket, or brings the settings we own on an existing one (TTL,

@@ -80,8 +80,12 @@ type Delivery struct {
 }
 
 type Dedup struct {
-	TTL    Duration `yaml:"ttl"`    // default 168h
-	Bucket string   `yaml:"bucket"` // default TIKTOK_DEDUP
+	// Retention is how long the sent log remembers an accepted event: 0 → the largest
+	// destination window + 24h (see EffectiveRetention); Load fills it in.
+	Retention Duration `yaml:"retention"`
+	// Bucket is the first version's dedup bucket (dedup.bucket is no longer a key): its
+	// receipts are copied into the sent log once at the upgrade. Default TIKTOK_DEDUP.
+	Bucket string `yaml:"-"`
 }
 
 type DLQ struct {
@@ -128,15 +132,18 @@ const (
 	DefaultAckWait         = 60 * time.Second
 	DefaultWorkerReplicas  = 2
 	DefaultDrainTimeout    = 30 * time.Second
-	DefaultDedupTTL        = 168 * time.Hour
 	DefaultDedupBucket     = "TIKTOK_DEDUP"
-	DefaultDLQRetention    = 720 * time.Hour
-	DefaultListen          = "127.0.0.1:8080"
-	DefaultLogLevel        = "info"
-	DefaultLogFormat       = "auto"
-	DefaultWindow          = 672 * time.Hour // TikTok's 28-day attribution window, also the maximum
-	DefaultPhoneRegion     = "US"
-	MaxBatchSize           = 1000 // TikTok refuses a request with more events whole
+	// RetentionMargin is what dedup.retention 0 adds to the largest window: an event
+	// accepted at T can be re-sent validly until T + window, so the log must remember
+	// it that long, and a day more covers clocks and late re-publishes.
+	RetentionMargin     = 24 * time.Hour
+	DefaultDLQRetention = 720 * time.Hour
+	DefaultListen       = "127.0.0.1:8080"
+	DefaultLogLevel     = "info"
+	DefaultLogFormat    = "auto"
+	DefaultWindow       = 672 * time.Hour // TikTok's 28-day attribution window, also the maximum
+	DefaultPhoneRegion  = "US"
+	MaxBatchSize        = 1000 // TikTok refuses a request with more events whole
 
 	// PullBuffer is the number of messages a replica's puller keeps fetched ahead of
 	// the batcher (nats.go's default for Consume). It is part of the derived
@@ -166,7 +173,7 @@ func Default() *Config {
 			Replicas:     DefaultWorkerReplicas,
 			DrainTimeout: Duration(DefaultDrainTimeout),
 		},
-		Dedup: Dedup{TTL: Duration(DefaultDedupTTL), Bucket: DefaultDedupBucket},
+		Dedup: Dedup{Bucket: DefaultDedupBucket},
 		DLQ:   DLQ{Retention: Duration(DefaultDLQRetention)},
 		HTTP:  HTTP{Listen: DefaultListen},
 		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
@@ -200,6 +207,23 @@ func (d Delivery) EffectiveMaxAckPending() int {
 		batch = DefaultBatchSize
 	}
 	return replicas * ((inFlight+1)*batch + PullBuffer)
+}
+
+// EffectiveRetention is the sent log's retention: dedup.retention, or when it is 0,
+// the largest destination window (the default window when there is none) +
+// RetentionMargin: 29 days with the default 28-day window.
+func (c *Config) EffectiveRetention() time.Duration {
+	if c.Dedup.Retention > 0 {
+		return c.Dedup.Retention.D()
+	}
+	largest := time.Duration(0)
+	for _, d := range c.Destinations {
+		largest = max(largest, d.Window.D())
+	}
+	if largest <= 0 {
+		largest = DefaultWindow
+	}
+	return largest + RetentionMargin
 }
 
 // Destination returns the destination called name, or nil.

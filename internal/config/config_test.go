@@ -74,8 +74,7 @@ func TestDefaults(t *testing.T) {
 		{"delivery.worker_replicas", c.Delivery.Replicas, 2},
 		{"delivery.max_ack_pending", c.Delivery.MaxAckPending, 2 * (5*1000 + 500)},
 		{"delivery.drain_timeout", c.Delivery.DrainTimeout.D(), 30 * time.Second},
-		{"dedup.ttl", c.Dedup.TTL.D(), 7 * 24 * time.Hour},
-		{"dedup.bucket", c.Dedup.Bucket, "TIKTOK_DEDUP"},
+		{"dedup.retention", c.Dedup.Retention.D(), 29 * 24 * time.Hour},
 		{"dlq.retention", c.DLQ.Retention.D(), 30 * 24 * time.Hour},
 		{"http.listen", c.HTTP.Listen, "127.0.0.1:8080"},
 		{"log.level", c.Log.Level, "info"},
@@ -113,7 +112,7 @@ delivery:
   max_wait: 250ms
   max_ack_pending: 40000
 dedup:
-  ttl:          # empty: keeps the default
+  retention:    # empty: keeps the default
 http:
   listen: ""    # "" disables HTTP
 log:
@@ -142,7 +141,7 @@ destinations:
 		{"delivery.batch_size", c.Delivery.BatchSize, 500},
 		{"delivery.max_wait", c.Delivery.MaxWait.D(), 250 * time.Millisecond},
 		{"delivery.max_ack_pending", c.Delivery.MaxAckPending, 40000},
-		{"dedup.ttl", c.Dedup.TTL.D(), 168 * time.Hour},
+		{"dedup.retention", c.Dedup.Retention.D(), 48 * time.Hour}, // the largest window (24h) + 24h
 		{"http.listen", c.HTTP.Listen, ""},
 		{"log.level", c.Log.Level, "debug"},
 		{"log.format", c.Log.Format, "json"},
@@ -320,8 +319,9 @@ func TestValidationErrors(t *testing.T) {
 		{"max ack pending", "delivery:\n  max_ack_pending: -5\n", "delivery.max_ack_pending", "", "positive"},
 		{"worker replicas", "delivery:\n  worker_replicas: 0\n", "delivery.worker_replicas", "", "at least 1"},
 		{"drain timeout", "delivery:\n  drain_timeout: 0s\n", "delivery.drain_timeout", "", "longer than 0"},
-		{"dedup ttl", "dedup:\n  ttl: 0s\n", "dedup.ttl", "", "longer than 0"},
-		{"dedup bucket", "dedup:\n  bucket: a.b\n", "dedup.bucket", "", "bucket name"},
+		{"dedup retention", "dedup:\n  retention: -1h\n", "dedup.retention", "", "want 0"},
+		{"dedup ttl retired", "dedup:\n  ttl: 168h\n", "dedup.ttl", "", "replaced by dedup.retention"},
+		{"dedup bucket retired", "dedup:\n  bucket: TIKTOK_DEDUP\n", "dedup.bucket", "", "sent log stream"},
 		{"dlq retention", "dlq:\n  retention: 0s\n", "dlq.retention", "", "longer than 0"},
 		{"http listen", "http:\n  listen: localhost\n", "http.listen", "", "not a listen address"},
 		{"http listen port", "http:\n  listen: :http\n", "http.listen", "", "not a listen address"},
@@ -334,10 +334,11 @@ func TestValidationErrors(t *testing.T) {
 		{"name duplicate", dest(offline) + "  - name: stores\n" + offline, "destinations[1].name", "stores", "destinations[0] has the same name"},
 		{"advertiser missing", dest("    event_source: offline\n    event_source_id: \"2\"\n"), "destinations[0].advertiser_id", "stores", "required"},
 		{"advertiser digits", dest("    advertiser_id: adv-1\n    event_source: offline\n    event_source_id: \"2\"\n"), "destinations[0].advertiser_id", "stores", "digits only"},
-		{"event source missing", dest("    advertiser_id: \"1\"\n    event_source_id: \"2\"\n"), "destinations[0].event_source", "stores", "required: offline or web"},
+		{"event source missing", dest("    advertiser_id: \"1\"\n    event_source_id: \"2\"\n"), "destinations[0].event_source", "stores", "required: offline, web or crm"},
 		{"event source bad", dest("    advertiser_id: \"1\"\n    event_source: app\n    event_source_id: \"2\"\n"), "destinations[0].event_source", "stores", `"app" is not an event source`},
 		{"event source id missing", dest("    advertiser_id: \"1\"\n    event_source: web\n"), "destinations[0].event_source_id", "stores", "required"},
 		{"offline id digits", dest("    advertiser_id: \"1\"\n    event_source: offline\n    event_source_id: C4AB\n"), "destinations[0].event_source_id", "stores", "digits only"},
+		{"crm id digits", dest("    advertiser_id: \"1\"\n    event_source: crm\n    event_source_id: C4AB\n"), "destinations[0].event_source_id", "stores", "CRM event set id"},
 		{"pixel code", dest("    advertiser_id: \"1\"\n    event_source: web\n    event_source_id: C4-AB\n"), "destinations[0].event_source_id", "stores", "Pixel code"},
 		{"fixed event name spaces", dest(offline + "    fixed_event_name: \" Purchase\"\n"), "destinations[0].fixed_event_name", "stores", "spaces"},
 		{"fixed event name not standard (offline)", dest(offline + "    fixed_event_name: MyEvent\n"), "destinations[0].fixed_event_name", "stores", "standard event name"},
@@ -561,11 +562,22 @@ destinations:
     event_source: web
     event_source_id: P1
     auto_tracking: true
+  - name: leads
+    advertiser_id: "1"
+    event_source: crm
+    event_source_id: "3"
+    limited_data_use: true
+    auto_tracking: true
 `, nil)
+	if d := c.Destinations[2]; d.EventSource != "crm" || d.EventSourceID != "3" {
+		t.Errorf("crm destination parsed as %+v", d)
+	}
 	got := strings.Join(c.Warnings(), "\n")
 	for _, want := range []string{
 		"destinations[0] (stores): limited_data_use: only applies to web events",
 		"destinations[1] (shop): auto_tracking: only applies to offline event sets",
+		"destinations[2] (leads): limited_data_use: only applies to web events; ignored for this crm destination",
+		"destinations[2] (leads): auto_tracking: only applies to offline event sets; ignored for this crm destination",
 		"delivery.max_ack_pending: 1000 is less than",
 	} {
 		if !strings.Contains(got, want) {
@@ -574,6 +586,29 @@ destinations:
 	}
 	if w := mustParse(t, minimal, nil).Warnings(); len(w) != 0 {
 		t.Errorf("warnings for a plain config: %q", w)
+	}
+}
+
+func TestEffectiveRetention(t *testing.T) {
+	const dest = `advertiser_id: "1", event_source: offline, event_source_id: "2"`
+	for _, tc := range []struct {
+		name string
+		src  string
+		want time.Duration
+	}{
+		{"default, no destination", "", 696 * time.Hour},
+		{"the largest window + 24h", "destinations:\n  - {name: a, window: 48h, " + dest + "}\n  - {name: b, window: 240h, " + dest + "}\n", 264 * time.Hour},
+		{"set", "dedup:\n  retention: 720h\ndestinations:\n  - {name: a, window: 48h, " + dest + "}\n", 720 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustParse(t, tc.src, nil)
+			if got := c.Dedup.Retention.D(); got != tc.want {
+				t.Errorf("dedup.retention = %s, want %s", got, tc.want)
+			}
+			if got := c.EffectiveRetention(); got != tc.want {
+				t.Errorf("EffectiveRetention = %s, want %s", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -31,6 +31,15 @@ var secretHints = map[string]string{
 	"password":      "passwords are never read from the config file: for NATS use a credentials file (nats.creds_file or NATS_CREDS) or an NKey seed file (nats.nkey_file or NATS_NKEY)",
 }
 
+// retiredKeys maps a key the worker no longer reads to what replaced it. Such a key
+// fails at start, so that nobody believes it still does something.
+var retiredKeys = map[string]string{
+	"dedup.ttl": "replaced by dedup.retention: accepted events are remembered in the sent log for dedup.retention " +
+		"(default 0: the largest destination window + 24h, 29 days), a few bytes each; remove dedup.ttl",
+	"dedup.bucket": "no longer used: accepted events are remembered in the sent log stream <PREFIX>_SENT for dedup.retention; " +
+		"remove dedup.bucket (the previous version's TIKTOK_DEDUP bucket is copied into the log once, see docs/dedup.md)",
+}
+
 const natsSecretHint = "NATS secrets are never read from the config file: use a credentials file (nats.creds_file or NATS_CREDS) or an NKey seed file (nats.nkey_file or NATS_NKEY)"
 
 var durationType = reflect.TypeFor[Duration]()
@@ -247,6 +256,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, dest string, dept
 			if strings.HasPrefix(path, "nats") {
 				hint = natsSecretHint
 			}
+			d.fail(k, kpath, dest, "%s", hint)
+			continue
+		}
+		if hint, ok := retiredKeys[kpath]; ok {
 			d.fail(k, kpath, dest, "%s", hint)
 			continue
 		}

@@ -52,6 +52,7 @@ func parse(file string, data []byte, getenv func(string) string) (*Config, error
 		return nil, errors.Join(errs...)
 	}
 	cfg.Delivery.MaxAckPending = cfg.Delivery.EffectiveMaxAckPending()
+	cfg.Dedup.Retention = Duration(cfg.EffectiveRetention())
 	return cfg, nil
 }
 
@@ -202,11 +203,11 @@ func (c *Config) Warnings() []string {
 	w := append([]string(nil), c.warnings...)
 	for i, d := range c.Destinations {
 		at := (&FieldError{Key: fmt.Sprintf("destinations[%d]", i), Destination: d.Name}).prefix()
-		if d.EventSource == "offline" && d.LimitedDataUse {
-			w = append(w, at+"limited_data_use: only applies to web events; ignored for an offline destination")
+		if d.EventSource != events.SourceWeb && d.EventSource != "" && d.LimitedDataUse {
+			w = append(w, at+"limited_data_use: only applies to web events; ignored for this "+d.EventSource+" destination")
 		}
-		if d.EventSource == "web" && d.AutoTracking {
-			w = append(w, at+"auto_tracking: only applies to offline event sets; ignored for a web destination")
+		if d.EventSource != events.SourceOffline && d.EventSource != "" && d.AutoTracking {
+			w = append(w, at+"auto_tracking: only applies to offline event sets; ignored for this "+d.EventSource+" destination")
 		}
 	}
 	dl := c.Delivery
@@ -373,9 +374,8 @@ func (v *validator) delivery() {
 
 func (v *validator) rest() {
 	c := v.c
-	v.positive("dedup.ttl", c.Dedup.TTL)
-	if !tokenRE.MatchString(c.Dedup.Bucket) {
-		v.fail("dedup.bucket", "", "%q is not a key-value bucket name: want letters, digits, _ and -", clip(c.Dedup.Bucket))
+	if c.Dedup.Retention < 0 {
+		v.fail("dedup.retention", "", "%s: want 0 (the largest destination window + 24h) or how long to remember an accepted event, like 696h", short(c.Dedup.Retention.D()))
 	}
 	v.positive("dlq.retention", c.DLQ.Retention)
 	if l := c.HTTP.Listen; l != "" {
@@ -420,16 +420,18 @@ func (v *validator) destination(i int, seen map[string]int) {
 	}
 	switch d.EventSource {
 	case "":
-		v.fail(key("event_source"), name, "required: offline or web")
-	case "offline", "web":
+		v.fail(key("event_source"), name, "required: offline, web or crm")
+	case events.SourceOffline, events.SourceWeb, events.SourceCRM:
 	default:
-		v.fail(key("event_source"), name, "%q is not an event source: want offline or web", clip(d.EventSource))
+		v.fail(key("event_source"), name, "%q is not an event source: want offline, web or crm", clip(d.EventSource))
 	}
 	switch {
 	case d.EventSourceID == "":
-		v.fail(key("event_source_id"), name, "required: the offline event set id (offline) or the Pixel code (web)")
-	case d.EventSource == "offline" && !digitsRE.MatchString(d.EventSourceID):
+		v.fail(key("event_source_id"), name, "required: the offline event set id (offline), the Pixel code (web) or the CRM event set id (crm)")
+	case d.EventSource == events.SourceOffline && !digitsRE.MatchString(d.EventSourceID):
 		v.fail(key("event_source_id"), name, "must be the offline event set id (digits only) for an offline destination")
+	case d.EventSource == events.SourceCRM && !digitsRE.MatchString(d.EventSourceID):
+		v.fail(key("event_source_id"), name, "must be the CRM event set id (digits only) for a crm destination")
 	case d.EventSource == "web" && !pixelCodeRE.MatchString(d.EventSourceID):
 		v.fail(key("event_source_id"), name, "must be the Pixel code (letters and digits, like C4ABCDEFGH1234567890) for a web destination")
 	}
@@ -461,7 +463,7 @@ func checkEventName(source, name string) string {
 	if strings.TrimSpace(name) != name {
 		return "has spaces around it: event names are case-sensitive and sent as written"
 	}
-	if source != events.SourceWeb && source != events.SourceOffline {
+	if source != events.SourceWeb && source != events.SourceOffline && source != events.SourceCRM {
 		return "" // event_source is reported on its own
 	}
 	_, err := events.NewTransformer(events.Config{EventSource: source, FixedEventName: name})

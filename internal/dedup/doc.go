@@ -1,44 +1,45 @@
-// Package dedup remembers which event ids TikTok has accepted, per destination, so a
-// redelivered or re-published row is not sent twice (SPEC §5).
+// Package dedup remembers which events TikTok has accepted, per destination, so that a
+// redelivered or re-published row is not sent twice (SPEC §5, docs/dedup.md).
 //
-// The Store is a small interface so another store can replace the one here, NewKV, a
-// JetStream key-value bucket (TIKTOK_DEDUP, created by broker.Ensure). Each accepted
-// event leaves a marker under the key <destination>.<event id in base64url> whose
-// value is a receipt, {"accepted_at": …, "request_id": …}, so an operator can ask
-// where any event went (Lookup, or `nats kv get TIKTOK_DEDUP <Key(dest, id)>`).
+// The Store is a small interface so another store can replace the one here, the sent
+// log (OpenSentLog). Memory is a Store for tests and single-process tools.
 //
-// # The hot path
+// # The sent log
 //
-// A synchronous get costs one round trip per event (~24,000 keys/s on the reference
-// machine), far below what the pipeline must sustain, so the store never does one per
-// event: Seen asks for up to 1,000 keys in one multi-subject direct get
-// (jetstreamext.GetLastMsgsFor, nats-server ≥ 2.11, falling back to concurrent single
-// gets on older servers), and Mark writes the markers in fast batches of up to 1,000
-// (nats-server ≥ 2.14, on a bucket with AllowBatchPublish, which broker.Ensure sets:
-// one commit ack and a flow-control ack every few hundred markers), or else publishes
-// every marker asynchronously and waits for all the acks at once. Claims are
-// compare-and-set writes, pipelined, one ack each (see publishEach for why not
-// batches). A delete or purge marker, or a marker older than the bucket's TTL that
-// the server has not removed yet, reads as not seen.
+// When TikTok accepts a request the worker appends one record to the stream
+// <PREFIX>_SENT (created by broker.Ensure) on <prefix>.sent.<destination>: a JSON
+// message with the accepted-at time, TikTok's request_id and the events it accepted
+// (name and event_id each). The stream is S2-compressed, keeps records for
+// dedup.retention (default the largest destination window + 24h, 29 days) and has one
+// subject per destination, so an operator reads it with `nats stream view` and a
+// replica reads only what it serves.
 //
-// # The TTL trade-off
+// Every replica reads the log at start, with an ordered consumer over its
+// destinations' subjects, and follows it while running; it is not ready (Ready,
+// WaitCaughtUp) until it has read what was there at open. It keeps an index in memory
+// from a 64-bit fingerprint of (destination, event name, event id) — TikTok's own
+// dedup key: a Purchase that shares its id with an InitiateCheckout is another event —
+// to the record that holds it, in an open-addressing table of 12-byte slots (about 18
+// bytes per remembered event at its average fill). Sent is a lookup in that table,
+// no round trip; Append publishes a record, waits for the server's ack and puts its
+// keys in the local index at once. Records other replicas append reach the index
+// through the follower, milliseconds later: copies of one event held at the same
+// moment by two replicas may both be sent, and TikTok drops the repeat by event_id.
 //
-// Markers expire after the bucket's TTL (dedup.ttl, default 168h = 7 days). The TTL
-// is an operator's trade-off, because both directions cost something:
+// Entries leave the index when their record ages out: the follower notes, a granule
+// (a minute) at a time, up to which sequence records are how old, and a key whose
+// record is older than the retention counts as absent at once; a sweep gives the
+// memory back in steps of 65,536 slots. Fingerprint collisions (about n²/2⁶⁵ pairs
+// among n keys) are what the index gives up for its size: a colliding new event would
+// be taken as sent with probability n/2⁶⁴ per lookup. Lookup, for operators, reads
+// the candidate records themselves and reports only events that really carry the id.
 //
-//   - Memory: each marker costs about 200 bytes of NATS server memory (2M markers ≈
-//     410 MB of heap on nats-server 2.15), and disk besides. A bucket holds one marker
-//     per event accepted within the TTL: events/day × TTL in days × 200 bytes
-//     (1M events a day for 7 days ≈ 1.4 GB of server memory).
-//   - Duplicates: a row re-published after its marker expired is sent to TikTok
-//     again. TikTok itself drops a repeated event_id only within 48 hours, so for a
-//     re-publish older than the TTL nothing downstream catches the repeat. Rows older
-//     than a destination's window (at most 28 days) are dead-lettered as
-//     outside_window rather than sent, which bounds how old a useful re-publish can
-//     be: a TTL as long as the window removes the risk entirely, at the memory cost
-//     above.
+// # The first version's store, going
 //
-// A shorter TTL than 48 h gains nothing in safety terms (TikTok's own window covers
-// it) and only saves memory; a longer one protects against late re-publishes (a
-// backfill, a replayed DLQ, an upstream job run twice) up to its length.
+// NewKV is the first version's store (LegacyStore, Claimer): one KV marker per
+// accepted event in the bucket TIKTOK_DEDUP, plus claims. It stays until the worker
+// has moved to the sent log, then goes. UpgradeFromBucket copies the bucket's live
+// receipts into the sent log once, as records whose events have no name (they cover
+// every name), and notes the copy in the log; the bucket itself is left for the
+// operator to delete once dedup.retention has passed since the upgrade.
 package dedup

@@ -479,9 +479,20 @@ func TestMarkWithoutBatchPublish(t *testing.T) {
 // taking them, still writes every marker (the failed batch is written again one
 // message at a time) and stops trying batches.
 func TestMarkAfterBatchPublishIsTurnedOff(t *testing.T) {
-	_, js := setup(t, time.Hour)
+	s, js := setup(t, time.Hour)
 	ctx := ctxT(t, 30*time.Second)
 	st := dedup.NewKV(js, bucket)
+	// A spy sees every marker published; a fast batch's carry a reply subject ending
+	// in ".$FI" (orbit.go's FastPublisher). A synchronous subscription holds them in
+	// order before the PONG of a later Flush, so its queue is complete after one.
+	spy, _ := natstest.Connect(t, s)
+	sub, err := spy.SubscribeSync("$KV." + bucket + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	first := make([]string, 100)
 	for i := range first {
 		first[i] = fmt.Sprint("first-", i)
@@ -503,11 +514,22 @@ func TestMarkAfterBatchPublishIsTurnedOff(t *testing.T) {
 		for i := range ids {
 			ids[i] = fmt.Sprintf("after-%d-%d", round, i)
 		}
-		start := time.Now()
 		if err := st.Mark(ctx, "stores", receipts(ids...)); err != nil {
 			t.Fatal(err)
 		}
-		took := time.Since(start)
+		if err := spy.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		fast := 0
+		for {
+			m, err := sub.NextMsg(0)
+			if err != nil {
+				break // nats.ErrTimeout: the queue is empty
+			}
+			if strings.HasSuffix(m.Reply, ".$FI") {
+				fast++
+			}
+		}
 		seen, err := st.Seen(ctx, "stores", ids)
 		if err != nil {
 			t.Fatal(err)
@@ -517,10 +539,12 @@ func TestMarkAfterBatchPublishIsTurnedOff(t *testing.T) {
 				t.Fatalf("round %d: receipt %d not seen", round, i)
 			}
 		}
-		// The first refused batch costs the client's ack timeout; later calls must
-		// not try again.
-		if round == 1 && took > 2*time.Second {
-			t.Errorf("Mark after a refused batch took %v: the store kept trying batches", took)
+		// The first call tries one batch and learns; later calls must not try again.
+		if round == 0 && fast == 0 {
+			t.Error("the spy saw no fast batch on the first call: it could not see a repeated one either")
+		}
+		if round == 1 && fast != 0 {
+			t.Errorf("Mark after a refused batch sent %d markers in a fast batch: the store kept trying batches", fast)
 		}
 	}
 }

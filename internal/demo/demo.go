@@ -20,7 +20,6 @@ import (
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
-	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dedup"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/publish"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/sampledata"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
@@ -125,7 +124,6 @@ func Run(ctx context.Context, o Options) (Report, error) {
 
 	limiter := tiktokclient.NewLimiter(cfg.TikTok.RateLimit)
 	var replicas []*service.Service
-	sent := dedup.NewMemory() // the replicas' shared sent log, until the JetStream one lands
 	for i := 0; i < o.Replicas; i++ {
 		b := first
 		if i > 0 {
@@ -142,7 +140,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			b = &broker.Broker{NC: nc, JS: js}
 		}
 		s, err := service.New(ctx, cfg, o.Log.With().Int("replica", i+1).Logger(), service.Options{
-			Version: o.Version, Clock: o.Now, Broker: b, Limiter: limiter, Dedup: sent,
+			Version: o.Version, Clock: o.Now, Broker: b, Limiter: limiter,
 			// The sandbox's 503 burst is retried from 50 ms rather than 1 s, so the demo
 			// ends in seconds; TikTok's own limit codes still back off from 1 s.
 			ClientOptions: []tiktokclient.Option{tiktokclient.WithInitialInterval(50 * time.Millisecond)},

@@ -21,6 +21,7 @@ type Filter struct {
 	Reason      string    // "" = every reason
 	Since       time.Time // zero = from the first letter; else letters stored at or after
 	Limit       int       // 0 = no limit; else at most Limit matching letters
+	FromSeq     uint64    // 0 = from the first letter; else letters at or after this stream sequence (wins over Since)
 }
 
 // Entry is one dead letter as stored in the DLQ stream.
@@ -83,7 +84,11 @@ func scan(ctx context.Context, js jetstream.JetStream, names broker.Names, f Fil
 		MemoryStorage:     true,
 		InactiveThreshold: time.Minute, // the server cleans it up if we die mid-scan
 	}
-	if !f.Since.IsZero() {
+	switch {
+	case f.FromSeq > 0:
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = f.FromSeq
+	case !f.Since.IsZero():
 		since := f.Since
 		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
 		cfg.OptStartTime = &since

@@ -127,7 +127,7 @@ func Topology(cfg *config.Config) broker.Topology {
 		Replicas:      cfg.NATS.Replicas,
 		MaxAckPending: cfg.Delivery.EffectiveMaxAckPending(),
 		AckWait:       cfg.Delivery.AckWait.D(),
-		DedupTTL:      cfg.Dedup.TTL.D(),
+		SentRetention: cfg.EffectiveRetention(),
 		DLQRetention:  cfg.DLQ.Retention.D(),
 	}
 	for _, d := range cfg.Destinations {
@@ -177,10 +177,6 @@ type Options struct {
 	Broker  *broker.Broker        // use this connection instead of connecting
 	Client  worker.Sender         // use this sender instead of building a client
 	Metrics *metrics.Metrics      // share a registry (default: a new one)
-	// Dedup is the sent log to use; replicas in one process (tests, the demo) share
-	// one. Default: an in-memory one of this replica (until the JetStream sent log
-	// lands, issue 8).
-	Dedup dedup.Store
 	// RetryingAfter overrides how long requests retry before a destination reports
 	// Retrying (worker.Options.RetryingAfter; tests lower it).
 	RetryingAfter time.Duration
@@ -195,6 +191,10 @@ type Service struct {
 	Worker  *worker.Worker
 	Metrics *metrics.Metrics
 	Client  *tiktokclient.Client // nil when Options.Client was given
+	// SentLog is the dedup store of the sent log design (issue 8), opened for the
+	// configured destinations; Run starts the worker only once it has caught up. The
+	// worker still uses the first version's marker store until it moves over.
+	SentLog *dedup.SentLog
 	log     zerolog.Logger
 	ownConn bool
 }
@@ -229,6 +229,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 	if err := broker.Ensure(ctx, s.Broker.JS, topo); err != nil {
 		return fail(fmt.Errorf("creating the NATS streams, consumers and buckets: %w", err))
 	}
+	if err := s.openSentLog(ctx, topo); err != nil {
+		return fail(err)
+	}
 	// The client's exchanges reach the worker once it exists (before any request).
 	var observed atomic.Pointer[worker.Worker]
 	sender := opts.Client
@@ -250,14 +253,10 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 		}
 		s.Client, sender = c, c
 	}
-	store := opts.Dedup
-	if store == nil {
-		store = dedup.NewMemory()
-	}
 	deps := worker.Deps{
 		JS:      s.Broker.JS,
 		Names:   topo.Names,
-		Dedup:   store,
+		Dedup:   s.SentLog,
 		DLQ:     dlq.NewPublisher(s.Broker.JS, topo.Names),
 		Client:  sender,
 		Log:     log,
@@ -312,8 +311,28 @@ func countAnswers(dests []config.Destination, m *metrics.Metrics) func(tiktokcli
 	}
 }
 
-// Close closes the connection when the Service opened it.
+// openSentLog copies the previous version's dedup bucket into the sent log if that was
+// not done yet, then opens the log for the configured destinations. It does not wait
+// for the catch-up: Run does, while /readyz says how far it is.
+func (s *Service) openSentLog(ctx context.Context, topo broker.Topology) error {
+	if _, err := dedup.UpgradeFromBucket(ctx, s.Broker.JS, topo.Names, s.Config.Dedup.Bucket, s.log); err != nil {
+		return err
+	}
+	l, err := dedup.OpenSentLog(ctx, s.Broker.JS, topo.Names, topo.Destinations,
+		dedup.SentRetention(topo.SentRetention), dedup.SentLogger(s.log))
+	if err != nil {
+		return err
+	}
+	s.SentLog = l
+	return nil
+}
+
+// Close stops following the sent log and closes the connection when the Service
+// opened it.
 func (s *Service) Close() {
+	if s.SentLog != nil {
+		s.SentLog.Close()
+	}
 	if s.ownConn && s.Broker != nil {
 		s.Broker.Close()
 	}
@@ -331,6 +350,9 @@ func (s *Service) Handler() http.Handler {
 		var reasons []string
 		if st := s.Broker.NC.Status(); st != nats.CONNECTED {
 			reasons = append(reasons, "NATS is "+strings.ToLower(st.String()))
+		}
+		if ok, why := s.SentLog.Ready(); !ok {
+			reasons = append(reasons, why)
 		}
 		ok, notes := s.Worker.Ready()
 		if !ok || len(reasons) > 0 {
@@ -371,7 +393,8 @@ func Target(d config.Destination) tiktokclient.Target {
 		AutoTracking: d.AutoTracking && d.EventSource == "offline"}
 }
 
-// Run serves HTTP on cfg.HTTP.Listen (when set) and runs the worker until ctx is
+// Run serves HTTP on cfg.HTTP.Listen (when set), waits until the sent log has caught
+// up (/readyz says how far it is meanwhile), and runs the worker until ctx is
 // cancelled, then drains.
 func (s *Service) Run(ctx context.Context) error {
 	var srv *http.Server
@@ -384,7 +407,11 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() { _ = srv.Serve(ln) }()
 		s.log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz and /metrics")
 	}
-	err := s.Worker.Run(ctx)
+	// The worker must never send before the index holds everything sent before.
+	err := s.SentLog.WaitCaughtUp(ctx)
+	if err == nil {
+		err = s.Worker.Run(ctx)
+	}
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -79,7 +79,6 @@ type env struct {
 	sandbox *tiktoktest.Server
 	cfg     *config.Config
 	logs    *syncBuffer
-	sent    dedup.Store // the replicas' shared sent log
 }
 
 func newEnv(t *testing.T) *env {
@@ -88,8 +87,7 @@ func newEnv(t *testing.T) *env {
 	_, js := natstest.Connect(t, srv)
 	sandbox := tiktoktest.NewServer()
 	t.Cleanup(sandbox.Close)
-	return &env{t: t, srv: srv, js: js, sandbox: sandbox, cfg: testConfig(srv.ClientURL(), sandbox.URL), logs: &syncBuffer{},
-		sent: dedup.NewMemory()}
+	return &env{t: t, srv: srv, js: js, sandbox: sandbox, cfg: testConfig(srv.ClientURL(), sandbox.URL), logs: &syncBuffer{}}
 }
 
 func (e *env) log() zerolog.Logger { return zerolog.New(e.logs) }
@@ -103,11 +101,9 @@ func (e *env) start() *service.Service {
 // startWith is start with opts.
 func (e *env) startWith(opts service.Options) *service.Service {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Generous: New makes a dozen JetStream API calls, slow on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if opts.Dedup == nil {
-		opts.Dedup = e.sent
-	}
 	s, err := service.New(ctx, e.cfg, e.log(), opts)
 	if err != nil {
 		e.t.Fatal(err)
@@ -639,5 +635,54 @@ func TestFailingCheckStartsPaused(t *testing.T) {
 	}
 	if n := strings.Count(logs, "destination "+site+" resumed"); n != 1 {
 		t.Errorf("%d log lines say %s resumed, want 1", n, site)
+	}
+}
+
+// The first start copies the previous version's bucket into the sent log, and the
+// service is ready only after the sent log caught up on every record in it.
+func TestSentLogUpgradedAndCaughtUpBeforeReady(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topo := service.Topology(e.cfg)
+	if err := broker.Ensure(ctx, e.js, topo); err != nil {
+		t.Fatal(err)
+	}
+	// What the previous version remembered, and records of this version's replicas.
+	old := dedup.NewKV(e.js, topo.Names.DedupBucket)
+	if err := old.Mark(ctx, dest, []dedup.Receipt{{EventID: "old-1", AcceptedAt: time.Now(), RequestID: "r-old"}}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := dedup.OpenSentLog(ctx, e.js, topo.Names, []string{dest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for i := range 50 {
+		keys := make([]dedup.Key, 100)
+		for j := range keys {
+			keys[j] = dedup.Key{Event: "Purchase", ID: fmt.Sprintf("s-%d-%d", i, j)}
+		}
+		if err := other.Append(ctx, dedup.Record{Destination: dest, AcceptedAt: time.Now(), RequestID: fmt.Sprint(i), Events: keys}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s := e.start()
+	h := s.Handler()
+	waitFor(t, 20*time.Second, "/readyz 200", func() bool { code, _ := get(t, h, "/readyz"); return code == http.StatusOK })
+	if n, _ := s.SentLog.Remembered(); n != 50*100+1 {
+		t.Errorf("ready with %d events in the index, want %d", n, 50*100+1)
+	}
+	out := make([]bool, 2)
+	s.SentLog.Sent(dest, []dedup.Key{{Event: "Purchase", ID: "old-1"}, {Event: "Purchase", ID: "s-49-99"}}, out)
+	if !out[0] || !out[1] {
+		t.Errorf("Sent = %v: the upgraded receipt and the last record must be known", out)
+	}
+	if !strings.Contains(e.logs.String(), "copied 1 receipts of the previous version's bucket TIKTOK_DEDUP") {
+		t.Errorf("the upgrade was not logged:\n%s", e.logs.String())
+	}
+	if st, err := e.js.Stream(ctx, topo.Names.SentStream); err != nil || st.CachedInfo().Config.MaxAge != 696*time.Hour {
+		t.Errorf("sent log stream: %v; want a max age of 696h (the default window + 24h)", err)
 	}
 }

@@ -52,7 +52,7 @@ type env struct {
 	maxElapsed time.Duration
 	ackWait    time.Duration
 
-	store *dedup.Memory // the sent log every worker of the env shares
+	store *dedup.SentLog // the test's own reader and writer of the sent log (each worker opens its own)
 
 	mu        sync.Mutex
 	published int // rows
@@ -81,7 +81,6 @@ func newEnv(t testing.TB, ttOpts []tiktoktest.Option, opts ...envOption) *env {
 		o(e)
 	}
 	e.clock.Store(&now)
-	e.store = dedup.NewMemory()
 	if e.dir == "" {
 		e.dir = t.TempDir()
 	}
@@ -101,7 +100,31 @@ func newEnv(t testing.TB, ttOpts []tiktoktest.Option, opts ...envOption) *env {
 	}); err != nil {
 		t.Fatalf("ensure topology: %v", err)
 	}
+	e.store = e.openSentLog()
 	return e
+}
+
+// openSentLog opens the sent log for dests (default: the env's destinations), as a
+// replica does, and waits until it has read what is there.
+func (e *env) openSentLog(dests ...string) *dedup.SentLog {
+	e.t.Helper()
+	names := dests
+	if len(names) == 0 {
+		for _, d := range e.dests {
+			names = append(names, d.Name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := dedup.OpenSentLog(ctx, e.js, e.names, names)
+	if err != nil {
+		e.t.Fatalf("open the sent log: %v", err)
+	}
+	e.t.Cleanup(l.Close)
+	if err := l.WaitCaughtUp(ctx); err != nil {
+		e.t.Fatalf("sent log catch-up: %v", err)
+	}
+	return l
 }
 
 func (e *env) newClient() *tiktokclient.Client {
@@ -156,7 +179,7 @@ func (e *env) deps(name string) worker.Deps {
 	return worker.Deps{
 		JS:      e.js,
 		Names:   e.names,
-		Dedup:   e.store,
+		Dedup:   e.openSentLog(), // each replica its own index of the shared log
 		DLQ:     dlq.NewPublisher(e.js, e.names),
 		Client:  e.client,
 		Log:     zerolog.New(e.logs).With().Str("replica", name).Logger(),

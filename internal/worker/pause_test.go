@@ -252,7 +252,9 @@ func TestMissingConsumerWaits(t *testing.T) {
 		EventSourceID: tiktoktest.DefaultEventSetID, FixedEventName: "Purchase"}}
 	o := e.options()
 	o.Destinations = append(o.Destinations, late)
-	w := e.newWorker("a", o)
+	d := e.deps("a")
+	d.Dedup = e.openSentLog(offline, web, late.Name) // a replica's log serves every destination it runs
+	w := e.register(newWorkerWith(d, o))
 	e.start(w)
 	e.publishMany(offline, "o", 20)
 	e.waitSettled(10*time.Second, w)

@@ -265,13 +265,15 @@ var columnTable = [numCols]Column{
 		"59.97", all, false, quotable),
 }
 
-// colByName maps a lower-case column name to its col; derived from columnTable.
-var colByName = func() map[string]col {
-	m := make(map[string]col, numCols)
+// colsByShape lists the columns by the length and first letter of their names;
+// derived from columnTable. A look-up compares a key with the one or two names of its
+// shape only, which is faster than hashing it.
+var colsByShape = func() (t [maxColName + 1][26][]col) {
 	for c := range numCols {
-		m[columnTable[c].Name] = c
+		name := columnTable[c].Name
+		t[len(name)][name[0]-'a'] = append(t[len(name)][name[0]-'a'], c)
 	}
-	return m
+	return t
 }()
 
 func (c col) name() string { return columnTable[c].Name }
@@ -280,8 +282,7 @@ func (c col) name() string { return columnTable[c].Name }
 const maxColName = 32
 
 // lookupCol maps a column name to its col. Names are matched ignoring ASCII case and
-// surrounding spaces, so a CSV header "Email " still finds email. The map look-up on
-// string(buf) does not allocate.
+// surrounding spaces, so a CSV header "Email " still finds email.
 func lookupCol(name []byte) col {
 	for len(name) > 0 && (name[0] == ' ' || name[0] == '\t') {
 		name = name[1:]
@@ -299,8 +300,13 @@ func lookupCol(name []byte) col {
 		}
 		buf[i] = c
 	}
-	if c, ok := colByName[string(buf[:len(name)])]; ok {
-		return c
+	if len(name) == 0 || buf[0] < 'a' || buf[0] > 'z' {
+		return colUnknown
+	}
+	for _, c := range colsByShape[len(name)][buf[0]-'a'] {
+		if columnTable[c].Name == string(buf[:len(name)]) {
+			return c
+		}
 	}
 	return colUnknown
 }

@@ -37,10 +37,11 @@ func (t *Transformer) DeadLetterRow(msg []byte, i int) ([]byte, error) {
 	return t.deadLetter(msg, t.dlSpans, i)
 }
 
-// DeadLetter is DeadLetterRow for a message whose Result is at hand: res must be what
-// Message(msg, res) gave. The row's bytes come from the offsets recorded then.
+// DeadLetter is DeadLetterRow for a message whose Result is at hand: when res is what
+// Message(msg, res) gave (by any Transformer of the destination), the row's bytes come
+// from the offsets recorded then; otherwise it falls back to DeadLetterRow.
 func (t *Transformer) DeadLetter(res *Result, msg []byte, i int) ([]byte, error) {
-	if len(res.spans) != res.Rows || res.Rows == 0 {
+	if !sameBytes(msg, res.msg) || len(res.spans) != res.Rows {
 		return t.DeadLetterRow(msg, i)
 	}
 	return t.deadLetter(msg, res.spans, i)

@@ -41,6 +41,37 @@ var itemCols = [...]struct {
 	{colBrand, "brand"},
 }
 
+// field is one string field of a nested object: its column and key.
+type field struct {
+	c   col
+	key string
+}
+
+var (
+	pageFields = [...]field{{colPageURL, "url"}, {colReferrerURL, "referrer"}}
+	leadFields = [...]field{{colLeadID, "lead_id"}, {colLeadEventSource, "lead_event_source"}}
+)
+
+// appendObject writes ,"name":{…} with the fields event e has (each from the first row
+// that has it), or nothing when it has none.
+func (t *Transformer) appendObject(b []byte, e int, name string, fields []field) []byte {
+	sep := byte('{')
+	for _, f := range fields {
+		if v := t.pick(e, f.c); v != nil {
+			if sep == '{' {
+				b = append(b, ',', '"')
+				b = append(b, name...)
+				b = append(b, '"', ':')
+			}
+			b, sep = appendKeyString(b, sep, f.key, v), ','
+		}
+	}
+	if sep != '{' {
+		b = append(b, '}')
+	}
+	return b
+}
+
 // pick returns the value of column c from the first row of event e that has it: for
 // event-level columns the first row wins.
 func (t *Transformer) pick(e int, c col) []byte {
@@ -77,16 +108,15 @@ var hashedKeys = [...]struct {
 func (t *Transformer) appendIdentity(b []byte, sep byte, e int, c col, key string) ([]byte, bool) {
 	n := 0
 	mark := len(b)
-	h := c - colEmail
 	for j := t.evs[e].first; j >= 0; j = t.rows[j].next {
-		s := t.rows[j].hashed[h]
+		s := t.rows[j].hash(c)
 		if !s.present() {
 			continue
 		}
 		v := t.bytes(s)
 		seen := false
 		for p := t.evs[e].first; p != j; p = t.rows[p].next {
-			if string(t.bytes(t.rows[p].hashed[h])) == string(v) {
+			if string(t.bytes(t.rows[p].hash(c))) == string(v) {
 				seen = true
 				break
 			}
@@ -252,10 +282,7 @@ func (t *Transformer) encode(ev *Event, e int) {
 		}
 		sep = ','
 	}
-	for _, p := range [...]struct {
-		c   col
-		key string
-	}{{colDescription, "description"}, {colSearchString, "search_string"}, {colOrderID, "order_id"}, {colShopID, "shop_id"}} {
+	for _, p := range [...]field{{colDescription, "description"}, {colSearchString, "search_string"}, {colOrderID, "order_id"}, {colShopID, "shop_id"}} {
 		if v := t.pick(e, p.c); v != nil {
 			b, sep = appendKeyString(b, sep, p.key, v), ','
 		}
@@ -266,39 +293,8 @@ func (t *Transformer) encode(ev *Event, e int) {
 		b = append(b, '}')
 	}
 
-	// page
-	sep = '{'
-	for _, p := range [...]struct {
-		c   col
-		key string
-	}{{colPageURL, "url"}, {colReferrerURL, "referrer"}} {
-		if v := t.pick(e, p.c); v != nil {
-			if sep == '{' {
-				b = append(b, `,"page":`...)
-			}
-			b, sep = appendKeyString(b, sep, p.key, v), ','
-		}
-	}
-	if sep != '{' {
-		b = append(b, '}')
-	}
-
-	// lead
-	sep = '{'
-	for _, p := range [...]struct {
-		c   col
-		key string
-	}{{colLeadID, "lead_id"}, {colLeadEventSource, "lead_event_source"}} {
-		if v := t.pick(e, p.c); v != nil {
-			if sep == '{' {
-				b = append(b, `,"lead":`...)
-			}
-			b, sep = appendKeyString(b, sep, p.key, v), ','
-		}
-	}
-	if sep != '{' {
-		b = append(b, '}')
-	}
+	b = t.appendObject(b, e, "page", pageFields[:])
+	b = t.appendObject(b, e, "lead", leadFields[:])
 
 	// limited_data_use: the row's column (web only) overrides the destination
 	ldu := t.web && t.cfg.LimitedDataUse
@@ -318,7 +314,7 @@ func (t *Transformer) encode(ev *Event, e int) {
 // has it.
 func (t *Transformer) pickHashed(e int, c col) span {
 	for j := t.evs[e].first; j >= 0; j = t.rows[j].next {
-		if s := t.rows[j].hashed[c-colEmail]; s.present() {
+		if s := t.rows[j].hash(c); s.present() {
 			return s
 		}
 	}

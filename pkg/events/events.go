@@ -113,7 +113,8 @@ type Result struct {
 
 	buf    []byte // backing store of Events[].JSON
 	rowIdx []int  // backing store of Events[].Rows
-	spans  []span // row i's bytes in the message (Message only): for dead letters
+	spans  []span // row i's bytes in msg: for dead letters
+	msg    []byte // the message Message read, nil for other inputs
 }
 
 // IgnoredColumn is a column name the transform does not read, and why.

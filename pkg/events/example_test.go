@@ -54,3 +54,40 @@ func ExampleTransformer_Message_rejects() {
 	// row 2 outside_window timestamp
 	// event: is not a TikTok event name as written; did you mean "Purchase"? (event names are case-sensitive)
 }
+
+// A CRM event carries a lead object; name and address columns are normalized and
+// hashed like the e-mail.
+func ExampleTransformer_Message_crm() {
+	tr, err := events.NewTransformer(events.Config{
+		EventSource:    events.SourceCRM,
+		FixedEventName: "Lead",
+		Now:            func() time.Time { return time.Date(2025, 11, 24, 12, 0, 0, 0, time.UTC) },
+	})
+	if err != nil {
+		panic(err)
+	}
+	msg := []byte(`{"timestamp":"2025-11-24T10:26:40Z","event_id":"l-1","email":"ann@example.com","first_name":" Ann ","country":"US","lead_id":"7305129398742720514","lead_event_source":"HubSpot","value":250}`)
+	var res events.Result
+	if err := tr.Message(msg, &res); err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s\n", res.Events[0].JSON)
+	// Output:
+	// {"event":"Lead","event_time":1763980000,"event_id":"l-1","user":{"email":"71d4f55f72fa128dfb468a1a3901507c804b74316488744d769d7f4b16696476","first_name":"49915e0d7d4b402e3017d010bc1c0e83cac6c797d6c16e66340fe3268693a6a1","country":"79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621"},"properties":{"content_type":"product","currency":"USD","value":250},"lead":{"lead_id":"7305129398742720514","lead_event_source":"HubSpot"}}
+}
+
+// What each source does with a column: the table the transform, the sandbox and
+// docs/columns.md read.
+func ExampleColumns() {
+	for _, c := range events.Columns() {
+		switch c.Name {
+		case "email", "external_id", "lead_id", "page_url":
+			fmt.Printf("%-12s → %-17s web %-8s offline %-8s crm %s\n", c.Name, c.Field, c.Web, c.Offline, c.CRM)
+		}
+	}
+	// Output:
+	// email        → user.email        web optional offline optional crm optional
+	// external_id  → user.external_id  web optional offline dropped  crm optional
+	// lead_id      → lead.lead_id      web dropped  offline dropped  crm required
+	// page_url     → page.url          web required offline dropped  crm dropped
+}

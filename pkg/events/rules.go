@@ -127,7 +127,7 @@ func (t *Transformer) check(idx int) failure {
 	}
 	hasID := false
 	for c := colEmail; c <= colZipCode; c++ {
-		hasID = hasID || columnTable[c].Identity && r.hashed[c-colEmail].present()
+		hasID = hasID || columnTable[c].Identity && r.hash(c).present()
 	}
 	if !hasID {
 		return invalid(colEmail, t.identity)
@@ -227,7 +227,11 @@ func (t *Transformer) hashCol(r *row, c col, country []byte) failure {
 	}
 	off := len(t.arena)
 	var err error
-	t.arena, err = t.appendHashed(t.arena, c, t.val(r, c), country)
+	if c == colCountry && country != nil {
+		t.arena = normalize.AppendSHA256Hex(t.arena, country) // normalized already
+	} else {
+		t.arena, err = t.appendHashed(t.arena, c, t.val(r, c), country)
+	}
 	if err != nil {
 		t.arena = t.arena[:off]
 		return fieldFailure(c, err)
@@ -312,9 +316,9 @@ func (t *Transformer) checkName(v []byte) (string, string) {
 // characters of SHA-256(hashed_email|hashed_phone|event|event_time).
 func (t *Transformer) generateID(r *row) span {
 	var buf [256]byte
-	in := append(buf[:0], t.bytes(r.hashed[colEmail-colEmail])...)
+	in := append(buf[:0], t.bytes(r.hash(colEmail))...)
 	in = append(in, '|')
-	in = append(in, t.bytes(r.hashed[colPhone-colEmail])...)
+	in = append(in, t.bytes(r.hash(colPhone))...)
 	in = append(in, '|')
 	in = append(in, r.name...)
 	in = append(in, '|')

@@ -44,6 +44,9 @@ type row struct {
 	badMsg string
 }
 
+// hash returns the hashed value of column c (colEmail … colZipCode) as sent.
+func (r *row) hash(c col) span { return r.hashed[c-colEmail] }
+
 const (
 	lduUnset int8 = iota
 	lduFalse
@@ -168,6 +171,7 @@ func (t *Transformer) Message(msg []byte, res *Result) error {
 		return t.malformed("it is neither a JSON object nor an array of objects")
 	}
 	t.Finish()
+	t.res.msg = msg
 	t.last = msg
 	t.lastSpans = append(t.lastSpans[:0], t.res.spans...)
 	return nil
@@ -237,6 +241,7 @@ func (t *Transformer) Reset(res *Result) {
 	res.buf = res.buf[:0]
 	res.rowIdx = res.rowIdx[:0]
 	res.spans = res.spans[:0]
+	res.msg = nil
 	t.res = res
 	t.last = nil
 	t.now = t.cfg.Now().Unix()

@@ -460,3 +460,84 @@ func TestDeadLetterRow(t *testing.T) {
 		t.Errorf("single = %s, %v", single, err)
 	}
 }
+
+// TestDeadLetterFromSpans: the dead letter of each row of a message is the same
+// whether it is built from the Result's recorded offsets (DeadLetter), from the last
+// message read (DeadLetterRow), or from another message indexed once; name and
+// address columns are hashed too, state and zip_code against the row's country.
+func TestDeadLetterFromSpans(t *testing.T) {
+	tr := mustT(t, web())
+	msg := []byte(` [ {"timestamp":1,"email":"a@b.co"} ,
+	 {"zip_code":"94107-1234","first_name":" Ann ","state":"New York","country":"us","city":"bad\u0001city","external_id":"` + strings.ToUpper(sha("u1")) + `"},
+	 {"email":"not-an-address","phone":4155552671}] `)
+	want := []string{
+		`{"timestamp":1,"email":"` + sha("a@b.co") + `"}`,
+		`{"zip_code":"` + sha("94107") + `","first_name":"` + sha("ann") + `","state":"` + sha("ny") + `","country":"` + sha("us") + `","city":"bad\u0001city","external_id":"` + sha("u1") + `"}`,
+		`{"email":"not-an-address","phone":"` + sha("+14155552671") + `"}`,
+	}
+	var res Result
+	if err := tr.Message(msg, &res); err != nil {
+		t.Fatal(err)
+	}
+	other := mustT(t, web())
+	for i, w := range want {
+		for name, f := range map[string]func() ([]byte, error){
+			"DeadLetter":                   func() ([]byte, error) { return tr.DeadLetter(&res, msg, i) },
+			"DeadLetterRow, last message":  func() ([]byte, error) { return tr.DeadLetterRow(msg, i) },
+			"DeadLetterRow, other message": func() ([]byte, error) { return other.DeadLetterRow(msg, i) },
+		} {
+			got, err := f()
+			if err != nil || string(got) != w {
+				t.Errorf("%s(%d)\n got %s, %v\nwant %s", name, i, got, err, w)
+			}
+		}
+	}
+	if _, err := tr.DeadLetter(&res, msg, 3); err == nil {
+		t.Error("row 3 of 3: no error")
+	}
+	// A Result of another input (rows added one by one) does not lend its offsets.
+	var one Result
+	tr.Reset(&one)
+	tr.AddObject([]byte(`{"timestamp":1,"email":"a@b.co"}`))
+	tr.AddObject([]byte(`{"email":"x@y.co"}`))
+	tr.Finish()
+	if got, err := tr.DeadLetter(&one, msg, 1); err != nil || string(got) != want[1] {
+		t.Errorf("DeadLetter with another input's Result = %s, %v; want %s", got, err, want[1])
+	}
+	if _, err := other.DeadLetterRow([]byte(`[{"a":1},`), 0); err == nil {
+		t.Error("a broken message: no error")
+	}
+}
+
+// BenchmarkDeadLetterEveryRow: dead-lettering every row of a 1,000-row message is
+// linear (the message is not parsed again per row).
+func BenchmarkDeadLetterEveryRow(b *testing.B) {
+	rows := typicalRows(1000)
+	msg := []byte("[" + string(bytesJoin(rows, ",")) + "]")
+	tr := mustT(b, offline())
+	var res Result
+	if err := tr.Message(msg, &res); err != nil {
+		b.Fatal(err)
+	}
+	other := mustT(b, offline())
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range res.Rows {
+			if _, err := other.DeadLetterRow(msg, i); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*res.Rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func bytesJoin(s [][]byte, sep string) []byte {
+	var out []byte
+	for i, r := range s {
+		if i > 0 {
+			out = append(out, sep...)
+		}
+		out = append(out, r...)
+	}
+	return out
+}

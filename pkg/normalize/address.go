@@ -22,11 +22,8 @@ func AppendCountry(dst, raw []byte) ([]byte, error) {
 		return dst, fieldErr("country", msgNotCountry)
 	}
 	var up [3]byte
-	for i, c := range v {
-		if !('a' <= c|0x20 && c|0x20 <= 'z') {
-			return dst, fieldErr("country", msgNotCountry)
-		}
-		up[i] = c &^ 0x20
+	if !upperLetters(up[:len(v)], v) {
+		return dst, fieldErr("country", msgNotCountry)
 	}
 	r, err := language.ParseRegion(string(up[:len(v)]))
 	if err != nil || !r.IsCountry() {
@@ -208,6 +205,18 @@ func lowerCode(country []byte) (cc [2]byte) {
 		cc[0], cc[1] = country[0]|0x20, country[1]|0x20
 	}
 	return cc
+}
+
+// upperLetters writes v upper-cased into dst (of v's length) and reports whether v
+// is ASCII letters only.
+func upperLetters(dst, v []byte) bool {
+	for i, c := range v {
+		if !('a' <= c|0x20 && c|0x20 <= 'z') {
+			return false
+		}
+		dst[i] = c &^ 0x20
+	}
+	return true
 }
 
 func allDigits(b []byte) bool {

@@ -98,3 +98,41 @@ func TestAdvancedMatchingHashed(t *testing.T) {
 		t.Errorf("refused state appended %q, %v", out, err)
 	}
 }
+
+// FuzzAdvancedMatching: the name and address normalizers never panic, never echo the
+// input in an error, and are idempotent: normalizing a normalized value gives it back.
+func FuzzAdvancedMatching(f *testing.F) {
+	for _, s := range []string{"Ann", " New  York ", "Québec", "94107-1234", "SW1A 1AA", "USA", "uk", "EU", "\xff", "a\x01b", "\u00a0x\u2028"} {
+		f.Add(s, "us")
+		f.Add(s, "")
+		f.Add(s, "CA")
+	}
+	f.Fuzz(func(t *testing.T, raw, country string) {
+		type norm func(dst, raw []byte) ([]byte, error)
+		withCountry := func(g func(dst, raw, country []byte) ([]byte, error)) norm {
+			return func(dst, raw []byte) ([]byte, error) { return g(dst, raw, []byte(country)) }
+		}
+		for name, g := range map[string]norm{
+			"name":     func(dst, raw []byte) ([]byte, error) { return AppendName("first_name", dst, raw) },
+			"city":     AppendCity,
+			"country":  AppendCountry,
+			"state":    withCountry(AppendState),
+			"zip_code": withCountry(AppendZipCode),
+		} {
+			out, err := g([]byte("p:"), []byte(raw))
+			if err != nil {
+				if string(out) != "p:" {
+					t.Fatalf("%s(%q): error %v but appended %q", name, raw, err, out)
+				}
+				if r := strings.TrimSpace(raw); len(r) > 3 && strings.Contains(err.Error(), r) {
+					t.Fatalf("%s(%q): error %q echoes the value", name, raw, err)
+				}
+				continue
+			}
+			again, err := g(nil, out[2:])
+			if err != nil || string(again) != string(out[2:]) {
+				t.Fatalf("%s(%q) = %q, but %q gives %q, %v", name, raw, out[2:], out[2:], again, err)
+			}
+		}
+	})
+}

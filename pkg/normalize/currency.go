@@ -19,11 +19,8 @@ func AppendCurrency(dst, raw []byte) ([]byte, error) {
 		return dst, fieldErr("currency", msg)
 	}
 	var up [3]byte
-	for i, c := range v {
-		if !('a' <= c|0x20 && c|0x20 <= 'z') {
-			return dst, fieldErr("currency", msg)
-		}
-		up[i] = c &^ 0x20
+	if !upperLetters(up[:], v) {
+		return dst, fieldErr("currency", msg)
 	}
 	switch string(up[:]) {
 	case "USD", "EUR", "GBP": // the common ones, without the table look-up

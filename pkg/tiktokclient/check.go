@@ -181,42 +181,34 @@ func (c *Client) hasPixel(ctx context.Context, t Target, st *callState) (bool, e
 }
 
 func (c *Client) hasEventSet(ctx context.Context, t Target, st *callState) (bool, error) {
-	q := url.Values{"advertiser_id": {t.AdvertiserID}, "event_set_ids": {jsonArray(t.EventSourceID)}}
-	ans, err := c.checkCall(ctx, http.MethodGet, OfflineGetPath, q, nil, st)
-	var sets struct {
-		List []struct {
-			EventSetID json.Number `json:"event_set_id"`
-		} `json:"event_set_list"`
-	}
-	if err == nil {
-		err = c.decodeOK(ans, &sets)
-	}
-	if err != nil {
-		return false, fmt.Errorf("listing the offline event sets of advertiser %s: %w", t.AdvertiserID, err)
-	}
-	for _, s := range sets.List {
-		if s.EventSetID.String() == t.EventSourceID {
-			return true, nil
-		}
-	}
-	return false, nil
+	return c.hasSet(ctx, t, st, OfflineGetPath, "event_set_list", "offline")
 }
 
 func (c *Client) hasCRMSet(ctx context.Context, t Target, st *callState) (bool, error) {
+	return c.hasSet(ctx, t, st, CRMListPath, "crm_event_sets", "crm")
+}
+
+// hasSet asks path for the advertiser's event set t.EventSourceID; data[listKey]
+// lists the sets found, each with its event_set_id.
+func (c *Client) hasSet(ctx context.Context, t Target, st *callState, path, listKey, src string) (bool, error) {
 	q := url.Values{"advertiser_id": {t.AdvertiserID}, "event_set_ids": {jsonArray(t.EventSourceID)}}
-	ans, err := c.checkCall(ctx, http.MethodGet, CRMListPath, q, nil, st)
-	var sets struct {
-		List []struct {
-			EventSetID json.Number `json:"event_set_id"`
-		} `json:"crm_event_sets"`
+	ans, err := c.checkCall(ctx, http.MethodGet, path, q, nil, st)
+	var data map[string]json.RawMessage
+	var sets []struct {
+		EventSetID json.Number `json:"event_set_id"`
 	}
 	if err == nil {
-		err = c.decodeOK(ans, &sets)
+		err = c.decodeOK(ans, &data)
+	}
+	if err == nil && data[listKey] != nil {
+		if uerr := json.Unmarshal(data[listKey], &sets); uerr != nil {
+			err = fmt.Errorf("unexpected answer (request_id %s): %w", ans.RequestID, uerr)
+		}
 	}
 	if err != nil {
-		return false, fmt.Errorf("listing the CRM event sets of advertiser %s: %w", t.AdvertiserID, err)
+		return false, fmt.Errorf("listing the %ss of advertiser %s: %w", sourceKind(src), t.AdvertiserID, err)
 	}
-	for _, s := range sets.List {
+	for _, s := range sets {
 		if s.EventSetID.String() == t.EventSourceID {
 			return true, nil
 		}

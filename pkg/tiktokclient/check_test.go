@@ -83,9 +83,9 @@ func TestSendCRMEvents(t *testing.T) {
 	srv := tiktoktest.NewServer()
 	defer srv.Close()
 	evs := []json.RawMessage{
-		json.RawMessage(`{"event":"Lead","event_time":1763980000,"event_id":"l-1","lead":{"lead_id":"7000000000000000001","lead_event_source":"HubSpot"}}`),
-		json.RawMessage(`{"event":"Lead","event_time":1763980000,"event_id":"l-2","lead":{"lead_event_source":"HubSpot"}}`),
-		json.RawMessage(`{"event":"Lead","event_time":1763980000,"event_id":"l-3","lead":{"lead_id":"7000000000000000003"}}`),
+		json.RawMessage(`{"event":"Lead","event_time":1763980000,"event_id":"l-1","user":{"email":"` + hashA + `"},"lead":{"lead_id":"7000000000000000001","lead_event_source":"HubSpot"}}`),
+		json.RawMessage(`{"event":"Lead","event_time":1763980000,"event_id":"l-2","user":{"email":"` + hashA + `"},"lead":{"lead_event_source":"HubSpot"}}`),
+		json.RawMessage(`{"event":"Lead","event_time":1763980000,"event_id":"l-3","user":{"email":"` + hashA + `"},"lead":{"lead_id":"7000000000000000003"}}`),
 	}
 	res, err := newClient(t, srv, newFakeClock()).Send(context.Background(),
 		tiktokclient.Request{EventSource: "crm", EventSourceID: tiktoktest.DefaultCRMEventSetID, Events: evs})

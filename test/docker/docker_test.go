@@ -268,36 +268,13 @@ func TestCompose(t *testing.T) {
 		}
 	}
 	worker, natsImage := buildImages(t)
-	compose := composeCommand(t)
-	project := fmt.Sprintf("tteworker-test-%d", os.Getpid())
 	env := []string{
 		"WORKER_IMAGE=" + worker, "NATS_IMAGE=" + natsImage,
 		// Empty: Docker picks free host ports (on 127.0.0.1); `compose port` finds them.
 		"NATS_PORT=", "SANDBOX_PORT=", "WORKER_PORTS=",
 	}
-	dc := func(timeout time.Duration, args ...string) (string, error) {
-		full := append(append(compose[1:len(compose):len(compose)], "-f", filepath.Join(root, "docker-compose.yml"), "-p", project), args...)
-		return run(t, timeout, root, env, compose[0], full...)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			logs, _ := dc(time.Minute, "logs", "--no-color")
-			t.Logf("compose logs:\n%s", logs)
-		}
-		if out, err := dc(3*time.Minute, "down", "-v", "--remove-orphans"); err != nil {
-			t.Logf("compose down: %v\n%s", err, out)
-		}
-	})
-	if _, err := dc(5*time.Minute, "up", "-d"); err != nil {
-		t.Fatal(err)
-	}
-	port := func(service, p string, index int) string {
-		out, err := dc(time.Minute, "port", "--index", fmt.Sprint(index), service, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out)
-	}
+	c := upCompose(t, root, filepath.Join(root, "docker-compose.yml"), fmt.Sprintf("tteworker-test-%d", os.Getpid()), env, "", "")
+	port := c.port
 	natsAddr, sandboxAddr := port("nats", "4222", 1), port("sandbox", "9090", 1)
 	replicas := []string{port("worker", "8080", 1), port("worker", "8080", 2)}
 

@@ -9,11 +9,16 @@
 // value for event_source_id: …", as TikTok answers — "not a valid string." for a
 // Pixel code sent as offline or crm); at most 1,000 events; per event (40002
 // "Invalid value for data[i]…", refusing the whole request): a standard or legacy
-// name for offline events, no case-mismatched standard name for web and CRM events,
-// an integer event_time, 64-hex email/phone/external_id (a string or an array),
-// page.url for web events and lead.lead_id for CRM events. (These per-source rules
-// are the sandbox's own until pkg/events exports its per-source table.) The same event_source_id + event + event_id within 48
-// hours (by the injectable clock) is accepted but dropped, as TikTok does.
+// name for offline and CRM events, no case-mismatched standard name for web events,
+// an integer event_time, and what pkg/events' per-source columns table
+// (events.Columns) says of every field it names: a field the source does not take is
+// refused ("… offline events do not take it."), a required one must be a non-empty
+// string (page.url for web, lead.lead_id for CRM events), a hashed one (email,
+// phone, external_id, the name and address keys) 64 lower-case hex characters or an
+// array of them, and the event needs one identity key its source takes. Fields the
+// table does not name are ignored. Refusals name the field, never its value. The
+// same event_source_id + event + event_id within 48 hours (by the injectable clock)
+// is accepted but dropped, as TikTok does.
 //
 // The zero-config server knows DefaultToken, DefaultAdvertiserID with
 // DefaultPixelCode, DefaultEventSetID and DefaultCRMEventSetID, and the OAuth app DefaultAppID /

@@ -99,21 +99,31 @@ func (s *Server) servePixelList(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, 0, "", map[string]any{"pixels": pixels, "page_info": onePage(len(pixels))})
 }
 
-func (s *Server) serveOfflineGet(w http.ResponseWriter, r *http.Request) {
+// eventSetQuery reads an event set list request (offline/get, crm/list): the
+// advertiser and the event_set_ids filter; false means it answered.
+func (s *Server) eventSetQuery(w http.ResponseWriter, r *http.Request) (*advertiser, []string, bool) {
 	if !s.authorize(w, r, http.MethodGet) {
-		return
+		return nil, nil, false
 	}
 	q := r.URL.Query()
 	a, ok := s.lookupAdvertiser(w, q.Get("advertiser_id"))
 	if !ok {
-		return
+		return nil, nil, false
 	}
 	var want []string
 	if v := q.Get("event_set_ids"); v != "" {
 		if want, ok = idList(v); !ok {
 			s.answer(w, 40002, `Invalid value for event_set_ids: it must be a JSON array of ids, e.g. ["123"].`, nil)
-			return
+			return nil, nil, false
 		}
+	}
+	return a, want, true
+}
+
+func (s *Server) serveOfflineGet(w http.ResponseWriter, r *http.Request) {
+	a, want, ok := s.eventSetQuery(w, r)
+	if !ok {
+		return
 	}
 	type eventSet struct {
 		EventSetID   string `json:"event_set_id"`
@@ -134,20 +144,9 @@ func (s *Server) serveOfflineGet(w http.ResponseWriter, r *http.Request) {
 
 // serveCRMList lists an advertiser's CRM event sets, filtered by event_set_ids.
 func (s *Server) serveCRMList(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r, http.MethodGet) {
-		return
-	}
-	q := r.URL.Query()
-	a, ok := s.lookupAdvertiser(w, q.Get("advertiser_id"))
+	a, want, ok := s.eventSetQuery(w, r)
 	if !ok {
 		return
-	}
-	var want []string
-	if v := q.Get("event_set_ids"); v != "" {
-		if want, ok = idList(v); !ok {
-			s.answer(w, 40002, `Invalid value for event_set_ids: it must be a JSON array of ids, e.g. ["123"].`, nil)
-			return
-		}
 	}
 	type crmSet struct {
 		EventSetID string `json:"event_set_id"`

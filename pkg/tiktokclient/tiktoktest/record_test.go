@@ -40,7 +40,7 @@ func TestMaxRecordedKeepsNewestAsSent(t *testing.T) {
 	// Same id under another event name is another event (TikTok's key is
 	// event_source_id + event + event_id); under the same name it is a repeat.
 	web := func(name string) string {
-		return body("web", tiktoktest.DefaultPixelCode, `{"event":"`+name+`","event_time":1763980000,"event_id":"x","page":{"url":"https://a.example/"}}`)
+		return body("web", tiktoktest.DefaultPixelCode, `{"event":"`+name+`","event_time":1763980000,"event_id":"x","user":{"email":"`+h+`"},"page":{"url":"https://a.example/"}}`)
 	}
 	for _, b := range []string{web("Ab"), web("AB"), web("Ab")} {
 		if _, a := do(t, "POST", srv.URL+tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", b); a.Code != 0 {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -768,67 +770,102 @@ func (s *Server) knownSource(src, id string) bool {
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// checkEvent validates one event as TikTok does and returns its basics.
-func checkEvent(src string, i int, raw json.RawMessage) (AcceptedEvent, int, string) {
-	var ev struct {
-		Event     *string         `json:"event"`
-		EventTime json.RawMessage `json:"event_time"`
-		EventID   *string         `json:"event_id"`
-		User      struct {
-			Email      json.RawMessage `json:"email"`
-			Phone      json.RawMessage `json:"phone"`
-			ExternalID json.RawMessage `json:"external_id"`
-		} `json:"user"`
-		Page *struct {
-			URL string `json:"url"`
-		} `json:"page"`
-		Lead *struct {
-			LeadID string `json:"lead_id"`
-		} `json:"lead"`
-	}
+// checkEvent validates one event of source src as TikTok does and returns its
+// basics: its name, time and id first, then every field the columns table names,
+// in the table's order (a field the source does not take, a hash that is not one, a
+// required field missing), then the identity keys. Messages name the field, never
+// its value.
+func checkEvent(src *sourceRules, i int, raw json.RawMessage) (AcceptedEvent, int, string) {
 	bad := func(field, why string) (AcceptedEvent, int, string) {
 		return AcceptedEvent{}, 40002, fmt.Sprintf("Invalid value for data[%d]%s: %s", i, field, why)
 	}
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return bad("", "not a valid event object ("+err.Error()+").")
+	fs := fieldsOf
+	ev := reflect.New(fs.root.typ)
+	if err := json.Unmarshal(raw, ev.Interface()); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			if o := fs.objectAt(te.Field); o != nil && o.array {
+				return bad("."+te.Field, "it must be an array of objects.")
+			}
+			return bad("."+te.Field, "it must be an object.")
+		}
+		return bad("", "not a valid event object.")
 	}
-	if ev.Event == nil || *ev.Event == "" {
+	vals := make([][]json.RawMessage, len(fs.fields))
+	fs.root.collect(ev.Elem(), vals)
+
+	name, isString := str(vals[fs.event])
+	switch {
+	case !isString:
+		return bad(".event", "it must be a string.")
+	case name == "":
 		return bad(".event", "it is required.")
-	}
-	name := *ev.Event
-	if src == "offline" && !standard[name] && !legacy[name] {
-		return bad(".event", fmt.Sprintf("%q is not a standard event name; offline events take standard names only.", name))
+	case !src.web && !standard[name] && !legacy[name]:
+		return bad(".event", fmt.Sprintf("not a standard event name; %s events take standard names only.", src.word))
 	}
 	if right, ok := lowerStandard[strings.ToLower(name)]; ok && right != name {
-		return bad(".event", fmt.Sprintf("%q is not a standard event name; event names are case-sensitive (did you mean %s?).", name, right))
+		return bad(".event", fmt.Sprintf("not a standard event name; event names are case-sensitive (did you mean %s?).", right))
 	}
-	t, err := strconv.ParseInt(string(ev.EventTime), 10, 64)
+	var tok []byte
+	if v := vals[fs.eventTime]; v != nil {
+		tok = v[0]
+	}
+	t, err := strconv.ParseInt(string(tok), 10, 64)
 	if err != nil || t <= 0 {
 		return bad(".event_time", "it must be an integer of Unix seconds.")
 	}
-	for _, f := range []struct {
-		k string
-		v json.RawMessage
-	}{{"email", ev.User.Email}, {"phone", ev.User.Phone}, {"external_id", ev.User.ExternalID}} {
-		k, v := f.k, f.v
-		if v == nil {
+	id, isString := str(vals[fs.eventID])
+	if !isString {
+		return bad(".event_id", "it must be a string.")
+	}
+	var present uint64
+	for j := range fs.fields {
+		f := &fs.fields[j]
+		vs := vals[j]
+		if vs != nil {
+			present |= f.bit
+		}
+		switch {
+		case vs != nil && src.dropped&f.bit != 0:
+			return bad("."+f.path, src.word+" events do not take it.")
+		case f.bit&fs.basics != 0:
 			continue
 		}
-		if !hashed(v) {
-			return bad(".user."+k, "it must be a SHA-256 hash (64 lower-case hex characters) or an array of them.")
+		if f.hashed {
+			for _, v := range vs {
+				if !hashed(v) {
+					return bad("."+f.path, "it must be a SHA-256 hash (64 lower-case hex characters) or an array of them.")
+				}
+			}
+		}
+		if src.required&f.bit != 0 {
+			if v, isString := str(vs); !isString {
+				return bad("."+f.path, "it must be a string.")
+			} else if v == "" {
+				return bad("."+f.path, "it is required for "+src.word+" events.")
+			}
 		}
 	}
-	if src == "web" && (ev.Page == nil || ev.Page.URL == "") {
-		return bad(".page.url", "it is required for web events.")
+	if present&src.identity == 0 {
+		return bad(".user", "one of "+src.idNames+" is required.")
 	}
-	if src == "crm" && (ev.Lead == nil || ev.Lead.LeadID == "") {
-		return bad(".lead.lead_id", "it is required for CRM events.")
+	return AcceptedEvent{Event: name, EventTime: t, EventID: id}, 0, ""
+}
+
+// str returns the first of vs as a string: "" when there is none or it is null,
+// false when it is not a string.
+func str(vs []json.RawMessage) (string, bool) {
+	if len(vs) == 0 {
+		return "", true
 	}
-	out := AcceptedEvent{Event: name, EventTime: t}
-	if ev.EventID != nil {
-		out.EventID = *ev.EventID
+	var s *string
+	if json.Unmarshal(vs[0], &s) != nil {
+		return "", false
 	}
-	return out, 0, ""
+	if s == nil {
+		return "", true
+	}
+	return *s, true
 }
 
 func hashed(v json.RawMessage) bool {

@@ -237,3 +237,22 @@ func TestRefreshEndpointRotates(t *testing.T) {
 		t.Fatalf("new access token refused: %+v", a)
 	}
 }
+
+// The sandbox's refusals name the field, never the event's value: an e-mail that
+// landed in the event column is not echoed into a dead letter's error.
+func TestRefusalsQuoteNoValue(t *testing.T) {
+	const email = "ann.customer@example.com"
+	off, web := tiktoktest.DefaultEventSetID, tiktoktest.DefaultPixelCode
+	for _, b := range []string{
+		body("offline", off, ev(email, "")),
+		body("web", web, ev(strings.ToLower("Purchase"), page)),
+		body("offline", off, `{"event":"Purchase","event_time":1763980000,"user":{"email":"`+email+`"}}`),
+	} {
+		srv := tiktoktest.NewServer()
+		_, a := do(t, "POST", srv.URL+tiktoktest.TrackPath, tiktoktest.DefaultToken, "application/json", b)
+		srv.Close()
+		if a.Code != 40002 || strings.Contains(a.Message, email) || strings.Contains(a.Message, `"purchase"`) {
+			t.Errorf("refusal %+v quotes the event's value", a)
+		}
+	}
+}

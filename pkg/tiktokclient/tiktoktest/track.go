@@ -28,11 +28,9 @@ type trackEvent struct {
 	fast bool   // the fields below were read; otherwise checkEvent decides
 
 	name, id, time []byte // event and event_id (no escapes), event_time's token
-	hasID          bool
-	email, phone   []byte // raw values, nil when absent
-	externalID     []byte
-	hasPage        bool
-	urlLen         int // bytes between the quotes of page.url
+	// present has the bit of every field of fieldsOf the event carries (any value);
+	// filled of those that are a non-empty string. Hashed fields were checked.
+	present, filled uint64
 }
 
 // checked is an event that passed every check.
@@ -73,8 +71,12 @@ func (s *Server) validate(body []byte, reference bool) (trackBody, []checked, in
 			return tb, nil, code, msg
 		}
 	}
-	if tb.src == nil || (*tb.src != "web" && *tb.src != "offline" && *tb.src != "crm") {
-		return tb, nil, 40002, "Invalid value for event_source: it must be web, offline or crm."
+	var rules *sourceRules
+	if tb.src != nil {
+		rules = fieldsOf.source(*tb.src)
+	}
+	if rules == nil {
+		return tb, nil, 40002, "Invalid value for event_source: it must be " + fieldsOf.sourceList + "."
 	}
 	if tb.srcID == nil || *tb.srcID == "" {
 		return tb, nil, 40002, "Invalid value for event_source_id: it is required."
@@ -101,10 +103,10 @@ func (s *Server) validate(body []byte, reference bool) (trackBody, []checked, in
 	out := make([]checked, len(tb.events))
 	for i := range tb.events {
 		ev := &tb.events[i]
-		c, ok := ev.check(src, reference)
+		c, ok := ev.check(rules, reference)
 		if !ok {
 			// The reference decides, and words the refusal.
-			a, code, msg := checkEvent(src, i, ev.raw)
+			a, code, msg := checkEvent(rules, i, ev.raw)
 			if code != 0 {
 				return tb, nil, code, msg
 			}
@@ -133,14 +135,16 @@ func allDigits(s string) bool {
 }
 
 // check is checkEvent on what the fast path read; false leaves the event to
-// checkEvent (it was not read, or it fails a check and checkEvent words why). CRM
-// events (their lead object) are always the reference's.
-func (ev *trackEvent) check(src string, reference bool) (checked, bool) {
-	if reference || !ev.fast || len(ev.name) == 0 || src == "crm" {
+// checkEvent (it was not read, or it fails a check and checkEvent words why).
+func (ev *trackEvent) check(src *sourceRules, reference bool) (checked, bool) {
+	if reference || !ev.fast || len(ev.name) == 0 {
+		return checked{}, false
+	}
+	if ev.present&src.dropped != 0 || ev.filled&src.required != src.required || ev.present&src.identity == 0 {
 		return checked{}, false
 	}
 	name, known := names[string(ev.name)]
-	if src == "offline" && !known {
+	if !src.web && !known {
 		return checked{}, false
 	}
 	if !known {
@@ -169,14 +173,6 @@ func (ev *trackEvent) check(src string, reference bool) (checked, bool) {
 	}
 	t, ok := parsePositive(ev.time)
 	if !ok {
-		return checked{}, false
-	}
-	for _, v := range [...][]byte{ev.email, ev.phone, ev.externalID} {
-		if v != nil && !hashed(v) {
-			return checked{}, false
-		}
-	}
-	if src == "web" && (!ev.hasPage || ev.urlLen == 0) {
 		return checked{}, false
 	}
 	return checked{name: name, id: ev.id, time: t, raw: ev.raw}, true
@@ -540,93 +536,56 @@ func (s *scanner) data(tb *trackBody) bool {
 
 // event reads one event object; false means the reference must read it.
 func (s *scanner) event(ev *trackEvent) bool {
-	end, more, ok := s.open()
-	if !ok || end != '}' {
+	var seen uint16
+	if !s.object(ev, fieldsOf.root, &seen, 3) {
 		return false
-	}
-	var seenName, seenTime, seenUser bool
-	for more {
-		k, plain, ok := s.key()
-		if !ok || !plain {
-			return false
-		}
-		switch string(k) {
-		case "event":
-			if seenName {
-				return false
-			}
-			if ev.name, ok = s.plainString(); !ok {
-				return false
-			}
-			seenName = true
-		case "event_time":
-			if seenTime {
-				return false
-			}
-			lo := s.i
-			if !s.num() {
-				return false
-			}
-			ev.time, seenTime = s.b[lo:s.i], true
-		case "event_id":
-			if ev.hasID {
-				return false
-			}
-			if ev.id, ok = s.plainString(); !ok {
-				return false
-			}
-			ev.hasID = true
-		case "user":
-			if seenUser || !s.user(ev) {
-				return false
-			}
-			seenUser = true
-		case "page":
-			if ev.hasPage || !s.page(ev) {
-				return false
-			}
-			ev.hasPage = true
-		default:
-			if !s.value(3) {
-				return false
-			}
-		}
-		if more, ok = s.next('}'); !ok {
-			return false
-		}
 	}
 	ev.fast = true
 	return true
 }
 
-func (s *scanner) user(ev *trackEvent) bool {
+// object reads one object of an event (the event itself, user, a contents item, …)
+// as fieldsOf shapes it, noting the fields it carries in ev; seen has the bits of
+// the nested objects read so far. Keys the table does not name are skipped. A
+// repeated or non-plain key, or an unusual value of a field, leaves the event to the
+// reference.
+func (s *scanner) object(ev *trackEvent, o *object, seen *uint16, depth int) bool {
 	end, more, ok := s.open()
 	if !ok || end != '}' {
 		return false
 	}
+	var keys uint64 // fields met in this object (contents items repeat theirs)
 	for more {
 		k, plain, ok := s.key()
 		if !ok || !plain {
 			return false
 		}
-		var dst *[]byte
-		switch string(k) {
-		case "email":
-			dst = &ev.email
-		case "phone":
-			dst = &ev.phone
-		case "external_id":
-			dst = &ev.externalID
-		}
-		if dst != nil && *dst != nil {
-			return false
-		}
-		lo := s.i
-		if !s.value(4) {
-			return false
-		}
-		if dst != nil {
-			*dst = s.b[lo:s.i]
+		switch m := o.lookup(k); {
+		case m == nil:
+			if !s.value(depth + 1) {
+				return false
+			}
+		case m.child != nil:
+			c := m.child
+			if *seen&c.bit != 0 {
+				return false
+			}
+			*seen |= c.bit
+			if c.array {
+				ok = s.items(ev, c, seen, depth+1)
+			} else {
+				ok = s.object(ev, c, seen, depth+1)
+			}
+			if !ok {
+				return false
+			}
+		default:
+			f := &fieldsOf.fields[m.field]
+			if keys&f.bit != 0 || !s.field(ev, m.field, f, depth+1) {
+				return false
+			}
+			keys |= f.bit
+			ev.present |= f.bit
 		}
 		if more, ok = s.next('}'); !ok {
 			return false
@@ -635,32 +594,60 @@ func (s *scanner) user(ev *trackEvent) bool {
 	return true
 }
 
-func (s *scanner) page(ev *trackEvent) bool {
+// items reads an array of objects o (contents).
+func (s *scanner) items(ev *trackEvent, o *object, seen *uint16, depth int) bool {
 	end, more, ok := s.open()
-	if !ok || end != '}' {
+	if !ok || end != ']' {
 		return false
 	}
-	seenURL := false
-	for more {
-		k, plain, ok := s.key()
-		if !ok || !plain {
+	for ok && more {
+		if !s.object(ev, o, seen, depth+1) {
 			return false
 		}
-		if string(k) == "url" {
-			// Any escape decodes to at least one character: only emptiness matters.
-			lo, hi, _, ok := s.str()
-			if !ok || seenURL {
-				return false
-			}
-			ev.urlLen, seenURL = hi-lo, true
-		} else if !s.value(4) {
-			return false
-		}
-		if more, ok = s.next('}'); !ok {
-			return false
-		}
+		more, ok = s.next(']')
 	}
-	return true
+	return ok
+}
+
+// field reads the value of field i: the basics into ev, any other value whole.
+func (s *scanner) field(ev *trackEvent, i int, f *field, depth int) bool {
+	var ok bool
+	switch lo := s.i; i {
+	case fieldsOf.event:
+		ev.name, ok = s.plainString()
+	case fieldsOf.eventID:
+		ev.id, ok = s.plainString()
+	case fieldsOf.eventTime:
+		ok = s.num()
+		ev.time = s.b[lo:s.i]
+	default:
+		if !s.value(depth) {
+			return false
+		}
+		v := s.b[lo:s.i]
+		if f.hashed && !fastHashed(v) {
+			return false
+		}
+		if len(v) > 2 && v[0] == '"' {
+			// Any escape decodes to at least one character: only emptiness matters.
+			ev.filled |= f.bit
+		}
+		ok = true
+	}
+	return ok
+}
+
+// fastHashed is hashed for the shapes the worker sends (a quoted digest or an array
+// of them, no escapes); false leaves the value to the reference.
+func fastHashed(v []byte) bool {
+	if len(v) == 66 && v[0] == '"' && v[65] == '"' {
+		return isHex64(v[1:65])
+	}
+	if len(v) > 0 && v[0] == '[' {
+		ok, sure := hashedArray(v)
+		return ok && sure
+	}
+	return false
 }
 
 // hashedArray is the common array case of hashed: quoted hashes, no escapes.
