@@ -66,6 +66,9 @@ var _ Store = (*SentLog)(nil)
 // record of each event name only. It costs nothing for Sent.
 const maxEarlier = 100_000
 
+// closeWait bounds how long Close waits for the follower to stop.
+const closeWait = 5 * time.Second
+
 // SentOption configures OpenSentLog.
 type SentOption func(*SentLog)
 
@@ -152,7 +155,12 @@ func OpenSentLog(ctx context.Context, js jetstream.JetStream, names broker.Names
 func (s *SentLog) Close() {
 	s.closeOnce.Do(func() {
 		s.cc.Stop()
-		<-s.cc.Closed()
+		t := time.NewTimer(closeWait)
+		select {
+		case <-s.cc.Closed():
+		case <-t.C: // a connection closed under it may never say so
+		}
+		t.Stop()
 		close(s.stop)
 		s.bg.Wait()
 	})

@@ -34,6 +34,10 @@ type Metrics struct {
 	pending         *prometheus.GaugeVec
 	ackPending      *prometheus.GaugeVec
 	paused          *prometheus.GaugeVec
+	state           *prometheus.GaugeVec
+	oldestPending   *prometheus.GaugeVec
+	publishToAccept *prometheus.HistogramVec
+	matchKeys       *prometheus.CounterVec
 	handedBack      *prometheus.CounterVec
 }
 
@@ -61,7 +65,11 @@ func New() *Metrics {
 	m.rowsDeadLetter = counter("rows_dead_lettered_total",
 		"Rows published to the dead-letter stream, by reason.", []string{"destination", "reason"})
 	m.requests = counter("requests_total", "HTTP requests to the TikTok Events API, retries and bisection included.", dest)
-	m.retries = counter("retries_total", "Retried requests to the TikTok Events API.", dest)
+	m.retries = counter("retries_total",
+		"Answers of the TikTok Events API that are retried (HTTP 5xx and 429, network errors, TikTok's transient codes), counted as they happen.", dest)
+	m.matchKeys = counter("match_key_events_total",
+		"Events TikTok accepted that carry a match key, by key: divided by events_sent_total, the key's coverage.",
+		[]string{"destination", "key"})
 	m.responses = counter("tiktok_responses_total",
 		"HTTP answers of the TikTok Events API, retries and bisection included, by code: TikTok's code of an HTTP 200 answer, "+
 			"else the HTTP status, 'network' when none came (bounded set; 'other' for the rest).",
@@ -78,10 +86,21 @@ func New() *Metrics {
 		Help:    "Events per request sent to TikTok.",
 		Buckets: []float64{1, 10, 50, 100, 250, 500, 750, 999, 1000},
 	}, dest)
-	m.reg.MustRegister(m.requestDuration, m.batchSize)
+	m.publishToAccept = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "publish_to_accept_seconds",
+		Help:    "Time from a row's JetStream publish to TikTok's acceptance of its event.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400},
+	}, dest)
+	m.reg.MustRegister(m.requestDuration, m.batchSize, m.publishToAccept)
 	m.pending = gauge("consumer_pending", "Messages in the stream not yet delivered to the destination's consumer.")
 	m.ackPending = gauge("consumer_ack_pending", "Messages delivered to the destination's consumer and not yet acked.")
 	m.paused = gauge("destination_paused", "1 while the destination is paused (credentials or outage), else 0.")
+	m.oldestPending = gauge("oldest_pending_seconds",
+		"Age of the oldest row this replica holds unacked, from its JetStream publish time (0 when it holds none).")
+	m.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "destination_state",
+		Help: "1 for the destination's current state (starting, running, retrying, paused, draining, stopped), 0 for the others."},
+		[]string{"destination", "state"})
+	m.reg.MustRegister(m.state)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -116,6 +135,8 @@ func (m *Metrics) Destination(name string) *Destination {
 		pending:         m.pending.WithLabelValues(name),
 		ackPending:      m.ackPending.WithLabelValues(name),
 		paused:          m.paused.WithLabelValues(name),
+		oldestPending:   m.oldestPending.WithLabelValues(name),
+		publishToAccept: m.publishToAccept.WithLabelValues(name),
 	}
 	d.paused.Set(0)
 	return d
@@ -128,8 +149,8 @@ type Destination struct {
 
 	rowsReceived, eventsSent, rowsSent, rowsDuplicate prometheus.Counter
 	requests, retries, handedBack                     prometheus.Counter
-	requestDuration, batchSize                        prometheus.Observer
-	pending, ackPending, paused                       prometheus.Gauge
+	requestDuration, batchSize, publishToAccept       prometheus.Observer
+	pending, ackPending, paused, oldestPending        prometheus.Gauge
 }
 
 // Settled records the rows of one acked message.
@@ -164,16 +185,70 @@ func (d *Destination) EventsSent(n int) {
 }
 
 // Request records one delivered batch: its size, how long it took, and the HTTP
-// requests and retries it cost.
-func (d *Destination) Request(events int, took time.Duration, requests, retries int) {
+// requests it cost. Retries are counted as they happen (Retry).
+func (d *Destination) Request(events int, took time.Duration, requests int) {
 	if d == nil {
 		return
 	}
 	d.batchSize.Observe(float64(events))
 	d.requestDuration.Observe(took.Seconds())
 	d.requests.Add(float64(requests))
-	if retries > 0 {
-		d.retries.Add(float64(retries))
+}
+
+// Retry counts one answer that the client retries, when it comes.
+func (d *Destination) Retry() {
+	if d == nil {
+		return
+	}
+	d.retries.Inc()
+}
+
+// MatchKeysKnown makes the match-key counters of keys exist at 0, so a coverage
+// division has both sides from the start.
+func (d *Destination) MatchKeysKnown(keys []string) {
+	if d == nil {
+		return
+	}
+	for _, k := range keys {
+		d.m.matchKeys.WithLabelValues(d.name, k)
+	}
+}
+
+// MatchKey counts n accepted events carrying match key key.
+func (d *Destination) MatchKey(key string, n int64) {
+	if d == nil || n == 0 {
+		return
+	}
+	d.m.matchKeys.WithLabelValues(d.name, key).Add(float64(n))
+}
+
+// PublishToAccept observes the time from a row's publish to TikTok's acceptance.
+func (d *Destination) PublishToAccept(took time.Duration) {
+	if d == nil {
+		return
+	}
+	d.publishToAccept.Observe(max(took, 0).Seconds())
+}
+
+// OldestPending sets the age of the oldest row this replica holds unacked.
+func (d *Destination) OldestPending(age time.Duration) {
+	if d == nil {
+		return
+	}
+	d.oldestPending.Set(max(age, 0).Seconds())
+}
+
+// State sets destination_state: 1 for current, 0 for the other names in all.
+func (d *Destination) State(current string, all []string) {
+	if d == nil {
+		return
+	}
+	for _, s := range all {
+		v := 0.0
+		if s == current {
+			v = 1
+		}
+		d.m.state.WithLabelValues(d.name, s).Set(v)
 	}
 }
 

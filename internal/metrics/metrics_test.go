@@ -34,7 +34,13 @@ func TestHandlerServesEveryCollector(t *testing.T) {
 	d.Settled(10, 7, 2)
 	d.DeadLettered("invalid_row", 1)
 	d.EventsSent(7)
-	d.Request(7, 120*time.Millisecond, 2, 1)
+	d.Request(7, 120*time.Millisecond, 2)
+	d.Retry()
+	d.MatchKeysKnown([]string{"email", "phone"})
+	d.MatchKey("email", 6)
+	d.PublishToAccept(1500 * time.Millisecond)
+	d.OldestPending(90 * time.Second)
+	d.State("retrying", []string{"running", "retrying", "paused"})
 	d.TikTokAnswer(200, 0, false)
 	d.TikTokAnswer(200, 40002, false)
 	d.TikTokAnswer(200, 40002, false)
@@ -65,6 +71,12 @@ func TestHandlerServesEveryCollector(t *testing.T) {
 		`tiktok_worker_destination_paused{destination="stores"} 1`,
 		`tiktok_worker_batch_size_events_bucket{destination="stores",le="10"} 1`,
 		`tiktok_worker_request_duration_seconds_count{destination="stores"} 1`,
+		`tiktok_worker_match_key_events_total{destination="stores",key="email"} 6`,
+		`tiktok_worker_match_key_events_total{destination="stores",key="phone"} 0`,
+		`tiktok_worker_publish_to_accept_seconds_bucket{destination="stores",le="2.5"} 1`,
+		`tiktok_worker_oldest_pending_seconds{destination="stores"} 90`,
+		`tiktok_worker_destination_state{destination="stores",state="retrying"} 1`,
+		`tiktok_worker_destination_state{destination="stores",state="running"} 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {
@@ -79,7 +91,12 @@ func TestNamesFollowConventions(t *testing.T) {
 	d := m.Destination("web")
 	d.Settled(1, 1, 0)
 	d.DeadLettered("rejected", 1)
-	d.Request(1, time.Millisecond, 1, 0)
+	d.Request(1, time.Millisecond, 1)
+	d.Retry()
+	d.MatchKeysKnown([]string{"email"})
+	d.PublishToAccept(time.Second)
+	d.OldestPending(time.Second)
+	d.State("running", []string{"running", "paused"})
 	d.TikTokAnswer(200, 0, false)
 	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil {
@@ -106,11 +123,17 @@ func TestNilIsANoOp(t *testing.T) {
 	d.Settled(1, 1, 0)
 	d.DeadLettered("rejected", 1)
 	d.EventsSent(1)
-	d.Request(1, time.Second, 1, 0)
+	d.Request(1, time.Second, 1)
 	d.TikTokAnswer(200, 0, false)
 	d.HandedBack(1)
 	d.Pending(1, 1)
 	d.Paused(true)
+	d.Retry()
+	d.MatchKeysKnown([]string{"email"})
+	d.MatchKey("email", 1)
+	d.PublishToAccept(time.Second)
+	d.OldestPending(time.Second)
+	d.State("running", []string{"running"})
 }
 
 func TestCodeLabel(t *testing.T) {

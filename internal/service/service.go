@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -176,6 +177,9 @@ type Options struct {
 	Broker  *broker.Broker        // use this connection instead of connecting
 	Client  worker.Sender         // use this sender instead of building a client
 	Metrics *metrics.Metrics      // share a registry (default: a new one)
+	// RetryingAfter overrides how long requests retry before a destination reports
+	// Retrying (worker.Options.RetryingAfter; tests lower it).
+	RetryingAfter time.Duration
 	// ClientOptions are passed to NewClient after the configured ones (they win).
 	ClientOptions []tiktokclient.Option
 }
@@ -228,6 +232,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 	if err := s.openSentLog(ctx, topo); err != nil {
 		return fail(err)
 	}
+	// The client's exchanges reach the worker once it exists (before any request).
+	var observed atomic.Pointer[worker.Worker]
 	sender := opts.Client
 	if sender == nil {
 		store := broker.NewTokenStore(s.Broker.JS, topo.Names.TokenBucket, cfg.TikTok.AppID)
@@ -235,7 +241,12 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 		if opts.Limiter != nil {
 			copts = append([]tiktokclient.Option{tiktokclient.WithLimiter(opts.Limiter)}, copts...)
 		}
-		copts = append(copts[:len(copts):len(copts)], tiktokclient.WithObserver(countAnswers(cfg.Destinations, s.Metrics)))
+		copts = append(copts[:len(copts):len(copts)], tiktokclient.WithObserver(countAnswers(cfg.Destinations, s.Metrics)),
+			tiktokclient.WithObserver(func(r tiktokclient.Response) {
+				if w := observed.Load(); w != nil {
+					w.Observe(r)
+				}
+			}))
 		c, err := NewClient(cfg, store, log, opts.Version, copts...)
 		if err != nil {
 			return fail(err)
@@ -245,7 +256,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 	deps := worker.Deps{
 		JS:      s.Broker.JS,
 		Names:   topo.Names,
-		Dedup:   dedup.NewKV(s.Broker.JS, topo.Names.DedupBucket),
+		Dedup:   s.SentLog,
 		DLQ:     dlq.NewPublisher(s.Broker.JS, topo.Names),
 		Client:  sender,
 		Log:     log,
@@ -268,11 +279,14 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Optio
 			return client.Check(ctx, t)
 		})
 	}
-	w, err := worker.New(deps, WorkerOptions(cfg))
+	wo := WorkerOptions(cfg)
+	wo.RetryingAfter = opts.RetryingAfter
+	w, err := worker.New(deps, wo)
 	if err != nil {
 		return fail(err)
 	}
 	s.Worker = w
+	observed.Store(w)
 	return s, nil
 }
 
@@ -325,7 +339,8 @@ func (s *Service) Close() {
 }
 
 // Handler serves /healthz (the process is up), /readyz (NATS connected and no
-// destination paused; the body says why not) and /metrics.
+// destination paused, 200, or 503; the body says why not, and names a destination
+// retrying since when while staying 200) and /metrics.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -339,12 +354,15 @@ func (s *Service) Handler() http.Handler {
 		if ok, why := s.SentLog.Ready(); !ok {
 			reasons = append(reasons, why)
 		}
-		if ok, why := s.Worker.Ready(); !ok {
-			reasons = append(reasons, why...)
-		}
-		if len(reasons) > 0 {
+		ok, notes := s.Worker.Ready()
+		if !ok || len(reasons) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "not ready: "+strings.Join(reasons, "; ")+"\n")
+			_, _ = io.WriteString(w, "not ready: "+strings.Join(append(reasons, notes...), "; ")+"\n")
+			return
+		}
+		if len(notes) > 0 {
+			// Retrying destinations: still ready (TikTok drops nothing; rows wait).
+			_, _ = io.WriteString(w, "ready; "+strings.Join(notes, "; ")+"\n")
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")

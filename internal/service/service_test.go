@@ -478,14 +478,6 @@ func TestTopologyHonoursConfig(t *testing.T) {
 	}
 	e.publish("p", 3)
 	waitFor(t, 10*time.Second, "3 events accepted", func() bool { return e.sandbox.AcceptedCount() == 3 })
-	kv, err := e.js.KeyValue(ctx, "ACME_RECEIPTS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, "3 receipts in ACME_RECEIPTS", func() bool {
-		st, err := kv.Status(ctx)
-		return err == nil && st.Values() == 3
-	})
 	if _, err := e.js.KeyValue(ctx, broker.NamesFor("").DedupBucket); err == nil {
 		t.Error("the default dedup bucket was created too")
 	}
@@ -502,13 +494,11 @@ func TestNewRejectsIncompleteConfig(t *testing.T) {
 	}
 }
 
-// TestReplicasCopyWhileOriginalInFlight: a row re-published while its original is still
-// unacked in the other replica (in flight, or queued behind a batch) is a duplicate,
-// never sent again. One replica catches this itself (the copy waits behind its
-// leader); across replicas the copy finds the original's claim in the dedup store
-// (held), goes back to the stream for a moment, and finds the receipt next time. Before
-// claims, the copy's lookup missed the receipt (written after TikTok accepted the
-// original) and ~half of the copies were sent again.
+// TestReplicasCopyWhileOriginalInFlight: a row re-published while its original is
+// still unacked in the other replica may be sent by both (SPEC §5: the window is the
+// request's flight plus the sent log's propagation); TikTok drops the repeat, and
+// every row is accounted once. Re-published once the originals are settled, every
+// copy is a duplicate, whichever replica holds it.
 func TestReplicasCopyWhileOriginalInFlight(t *testing.T) {
 	e := newEnv(t)
 	e.sandbox.SetLatency(300 * time.Millisecond) // originals stay in flight a while
@@ -528,13 +518,54 @@ func TestReplicasCopyWhileOriginalInFlight(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "every row settled", func() bool { r, _, _ := total(); return r == 2*n })
 	_, sent, dup := total()
-	t.Logf("replica a received %d, b %d", a.Worker.Stats().Total.Received, b.Worker.Stats().Total.Received)
-	if sent != n || dup != n {
-		t.Errorf("sent %d, duplicates %d; want %d and %d", sent, dup, n, n)
+	t.Logf("replica a received %d, b %d; %d copies sent again (TikTok dropped them)",
+		a.Worker.Stats().Total.Received, b.Worker.Stats().Total.Received, e.sandbox.Stats().Deduplicated)
+	if sent+dup != 2*n || sent < n {
+		t.Errorf("sent %d, duplicates %d; want %d rows in all, at least %d sent", sent, dup, 2*n, n)
 	}
-	if d := e.sandbox.Stats().Deduplicated; d != 0 {
-		t.Errorf("the sandbox was sent %d events it had already accepted (or had in flight)", d)
+	if got := e.sandbox.AcceptedCount(); got != n {
+		t.Errorf("the sandbox accepted %d distinct events, want %d", got, n)
 	}
+
+	e.sandbox.SetLatency(0)
+	e.publish("orig", n) // the originals are settled: every copy is a duplicate now
+	waitFor(t, 20*time.Second, "the third round settled", func() bool { r, _, _ := total(); return r == 3*n })
+	_, sent2, dup2 := total()
+	if sent2 != sent || dup2 != dup+n {
+		t.Errorf("third round: %d more sent, %d more duplicates; want 0 and %d", sent2-sent, dup2-dup, n)
+	}
+}
+
+// TestReadyzSaysRetrying (issue 10): while TikTok answers 503 to every request for
+// longer than RetryingAfter, /readyz stays 200 and says since when the destination
+// retries, and the state gauge says retrying; when TikTok answers again, both say so.
+func TestReadyzSaysRetrying(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Delivery.MaxElapsed = config.Duration(2 * time.Minute) // no pause during the test
+	s := e.startWith(service.Options{Version: "test", RetryingAfter: 300 * time.Millisecond,
+		ClientOptions: []tiktokclient.Option{tiktokclient.WithInitialInterval(20 * time.Millisecond)}})
+	h := s.Handler()
+	waitFor(t, 10*time.Second, "ready", func() bool { code, _ := get(t, h, "/readyz"); return code == http.StatusOK })
+	e.sandbox.SetErrorRate(1, 3)
+	e.publish("out", 10)
+	var code int
+	var body string
+	waitFor(t, 20*time.Second, "/readyz to say retrying", func() bool {
+		code, body = get(t, h, "/readyz")
+		return strings.Contains(body, "retrying since")
+	})
+	if code != http.StatusOK || !strings.Contains(body, "destination "+dest) || !strings.Contains(body, "HTTP 503") {
+		t.Errorf("/readyz = %d %q; want 200 naming the destination, since when, and HTTP 503", code, body)
+	}
+	if _, m := get(t, h, "/metrics"); !strings.Contains(m, `tiktok_worker_destination_state{destination="`+dest+`",state="retrying"} 1`) {
+		t.Error("the state gauge does not say retrying")
+	}
+	e.sandbox.SetErrorRate(0, 3)
+	waitFor(t, 20*time.Second, "every row settled", func() bool { return s.Worker.Stats().Total.Received == 10 })
+	waitFor(t, 10*time.Second, "/readyz ready again", func() bool {
+		code, body = get(t, h, "/readyz")
+		return code == http.StatusOK && body == "ready\n"
+	})
 }
 
 // TestFailingCheckStartsPaused (SPEC §4): a destination whose connection check fails

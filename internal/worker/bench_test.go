@@ -47,7 +47,9 @@ func publishBacklog(tb testing.TB, js jetstream.JetStream, subject, prefix strin
 		if len(batch) == perMsg {
 			flush()
 		}
-		if i%4096 == 0 {
+		if i%2000 == 0 {
+			// Below nats.go's 4,000 async publishes in flight: on a busy machine more
+			// stall and fail (ErrTooManyStalledMsgs).
 			select {
 			case <-js.PublishAsyncComplete():
 			case <-ctx.Done():
@@ -156,9 +158,11 @@ func measureRaw(b *testing.B, perMsg int) float64 {
 }
 
 // BenchmarkEndToEnd publishes a backlog of 50,000 rows and runs a Worker until a
-// zero-latency stand-in accepted them all, dedup on. It reports rows/s, the ratio to
-// raw fetch+ack of the same messages (goal ≥ 0.5 with one row per message), and the
-// share of full 1,000-event requests.
+// zero-latency stand-in accepted them all, dedup on (the sent log: a local lookup per
+// event, one record per request). It reports rows/s from the first accepted event and
+// its ratio to raw fetch+ack of the same messages (SPEC §8: ≥ 0.6 with one row per
+// message, aim 0.7), the same from Run's start (x_raw_from_start), the start-up to the
+// first accepted event, and the share of full 1,000-event requests.
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, perMsg := range []int{1, 100} {
 		b.Run(fmt.Sprintf("rows_per_msg=%d", perMsg), func(b *testing.B) {
@@ -168,7 +172,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			o := e.options()
 			o.MaxWait = time.Second
 			o.DrainTimeout = 10 * time.Second
-			var total time.Duration
+			var total, fromFirst, startup time.Duration
 			var batches, full int64
 			var cpu time.Duration
 			iters := 0
@@ -189,13 +193,24 @@ func BenchmarkEndToEnd(b *testing.B) {
 				cpu0 := cpuTime()
 				go func() { done <- w.Run(ctx) }()
 				deadline := time.Now().Add(2 * time.Minute)
-				for w.Stats().Total.Received < benchRows {
-					if time.Now().After(deadline) {
-						b.Fatalf("not settled in 2 minutes: %+v", w.Stats().Total)
+				var first time.Time
+				for {
+					s := w.Stats().Total
+					if first.IsZero() && s.SentEvents > 0 {
+						first = time.Now()
 					}
-					time.Sleep(time.Millisecond)
+					if s.Received >= benchRows {
+						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("not settled in 2 minutes: %+v", s)
+					}
+					time.Sleep(time.Millisecond) // a poll interval, not a wait for an outcome
 				}
-				total += time.Since(start)
+				took := time.Since(start)
+				total += took
+				startup += first.Sub(start)
+				fromFirst += took - first.Sub(start)
 				cpu += cpuTime() - cpu0
 				b.StopTimer()
 				cancel()
@@ -211,9 +226,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 				iters++
 				b.StartTimer()
 			}
-			rate := float64(iters*benchRows) / total.Seconds()
+			// The first accepted event's request carried up to a batch of rows: they count
+			// from the first acceptance on, as SPEC §8 measures it.
+			rate := float64(iters*benchRows) / fromFirst.Seconds()
 			b.ReportMetric(rate, "rows/s")
 			b.ReportMetric(rate/raw, "x_raw")
+			b.ReportMetric(float64(iters*benchRows)/total.Seconds()/raw, "x_raw_from_start")
+			b.ReportMetric(startup.Seconds()/float64(iters), "startup_s")
 			b.ReportMetric(float64(full)/float64(batches), "full_share")
 			b.ReportMetric(cpu.Seconds()/total.Seconds(), "cores_busy")
 		})

@@ -1,10 +1,12 @@
 package worker_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dedup"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient/tiktoktest"
 )
 
@@ -142,4 +144,91 @@ func TestInHandIsBounded(t *testing.T) {
 	}
 	t.Logf("held at most %d messages (bound %d)", most, limit)
 	e.checkAccounting(w)
+}
+
+// TestRepublishedAfter20DaysSendsNothing: rows TikTok accepted 20 days ago (the sent
+// log holds their record; the clock is injected) are re-published by a backfill: they
+// are still inside the 28-day window, so without the log TikTok (which forgets after
+// 48 h) would count them twice. Nothing is sent; every row is a duplicate.
+func TestRepublishedAfter20DaysSendsNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	const n = 50
+	accepted := now.Add(-20 * 24 * time.Hour)
+	rec := dedup.Record{Destination: offline, AcceptedAt: accepted, RequestID: "req-20-days-ago"}
+	for i := range n {
+		id := fmt.Sprintf("old-%d", i)
+		rec.Events = append(rec.Events, dedup.Key{Event: "Purchase", ID: id})
+		r := row(id, i)
+		r["timestamp"] = accepted.Add(-time.Hour).Unix()
+		e.publish(offline, r)
+	}
+	if err := e.store.Append(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	w := e.newWorker("a", e.options())
+	e.start(w)
+	s := e.waitSettled(15*time.Second, w)
+	e.checkAccounting(w)
+	if s.Duplicates != n || s.Sent != 0 || e.tt.Requests() != 0 {
+		t.Errorf("%d duplicates, %d sent, %d requests to TikTok; want %d, 0, 0", s.Duplicates, s.Sent, e.tt.Requests(), n)
+	}
+}
+
+// TestSameIDOtherEventBothSent: TikTok's dedup key is event source + event name +
+// event_id, so an InitiateCheckout and a Purchase that share an id are two events:
+// both are sent, and a re-publish of either is a duplicate of its own kind only.
+func TestSameIDOtherEventBothSent(t *testing.T) {
+	e := newEnv(t, nil)
+	checkout := webRow("order-77", 1)
+	checkout["event"] = "InitiateCheckout"
+	purchase := webRow("order-77", 1)
+	purchase["event"] = "Purchase"
+	e.publish(web, checkout)
+	e.publish(web, purchase)
+	w := e.newWorker("a", e.options())
+	e.start(w)
+	s := e.waitSettled(15*time.Second, w)
+	if s.SentEvents != 2 || s.Duplicates != 0 {
+		t.Fatalf("sent %d events, %d duplicates; want both events sent", s.SentEvents, s.Duplicates)
+	}
+	names := map[string]bool{}
+	for _, a := range e.tt.Accepted() {
+		var ev struct {
+			Event string `json:"event"`
+		}
+		if err := json.Unmarshal(a.Raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		names[ev.Event+"/"+a.EventID] = true
+	}
+	if !names["InitiateCheckout/order-77"] || !names["Purchase/order-77"] {
+		t.Errorf("TikTok accepted %v; want both events of order-77", names)
+	}
+	e.publish(web, purchase) // again: now a duplicate
+	s = e.waitSettled(15*time.Second, w)
+	e.checkAccounting(w)
+	if s.SentEvents != 2 || s.Duplicates != 1 {
+		t.Errorf("after the re-publish: %d events sent, %d duplicates; want 2 and 1", s.SentEvents, s.Duplicates)
+	}
+}
+
+// TestCopiesWaitWithinOneReplica: copies of events published while their originals
+// are in flight in the same replica wait for them and become duplicates: one replica
+// never sends an event twice.
+func TestCopiesWaitWithinOneReplica(t *testing.T) {
+	e := newEnv(t, []tiktoktest.Option{tiktoktest.WithLatency(300 * time.Millisecond)})
+	const n = 300
+	o := e.options()
+	o.BatchSize = 100
+	w := e.newWorker("a", o)
+	e.start(w)
+	e.publishMany(offline, "cp", n)
+	waitFor(t, "the first request in flight", 5*time.Second, func() bool { return e.tt.Requests() > 0 })
+	e.publishMany(offline, "cp", n) // the same events again, originals unacked
+	s := e.waitSettled(20*time.Second, w)
+	e.checkAccounting(w)
+	e.noRepeats()
+	if s.Sent != n || s.Duplicates != n {
+		t.Errorf("sent %d rows, %d duplicates; want %d and %d", s.Sent, s.Duplicates, n, n)
+	}
 }

@@ -52,8 +52,11 @@ type env struct {
 	maxElapsed time.Duration
 	ackWait    time.Duration
 
+	store *dedup.SentLog // the test's own reader and writer of the sent log (each worker opens its own)
+
 	mu        sync.Mutex
 	published int // rows
+	observers []*worker.Worker
 }
 
 type envOption func(*env)
@@ -97,7 +100,31 @@ func newEnv(t testing.TB, ttOpts []tiktoktest.Option, opts ...envOption) *env {
 	}); err != nil {
 		t.Fatalf("ensure topology: %v", err)
 	}
+	e.store = e.openSentLog()
 	return e
+}
+
+// openSentLog opens the sent log for dests (default: the env's destinations), as a
+// replica does, and waits until it has read what is there.
+func (e *env) openSentLog(dests ...string) *dedup.SentLog {
+	e.t.Helper()
+	names := dests
+	if len(names) == 0 {
+		for _, d := range e.dests {
+			names = append(names, d.Name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := dedup.OpenSentLog(ctx, e.js, e.names, names)
+	if err != nil {
+		e.t.Fatalf("open the sent log: %v", err)
+	}
+	e.t.Cleanup(l.Close)
+	if err := l.WaitCaughtUp(ctx); err != nil {
+		e.t.Fatalf("sent log catch-up: %v", err)
+	}
+	return l
 }
 
 func (e *env) newClient() *tiktokclient.Client {
@@ -109,11 +136,23 @@ func (e *env) newClient() *tiktokclient.Client {
 		tiktokclient.WithRateLimitFloor(20*time.Millisecond),
 		tiktokclient.WithLimiter(tiktokclient.NewLimiter(100000)),
 		tiktokclient.WithLogger(zerolog.New(e.logs).With().Str("component", "tiktokclient").Logger()),
+		tiktokclient.WithObserver(e.observe),
 	)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return c
+}
+
+// observe hands the client's exchanges to every worker of the env, as the service
+// wires a worker's Observe (the replicas of a test share one client).
+func (e *env) observe(r tiktokclient.Response) {
+	e.mu.Lock()
+	ws := e.observers
+	e.mu.Unlock()
+	for _, w := range ws {
+		w.Observe(r)
+	}
 }
 
 func (e *env) now() time.Time { return *e.clock.Load() }
@@ -140,7 +179,7 @@ func (e *env) deps(name string) worker.Deps {
 	return worker.Deps{
 		JS:      e.js,
 		Names:   e.names,
-		Dedup:   dedup.NewKV(e.js, e.names.DedupBucket, dedup.WithClock(e.now)),
+		Dedup:   e.openSentLog(), // each replica its own index of the shared log
 		DLQ:     dlq.NewPublisher(e.js, e.names),
 		Client:  e.client,
 		Log:     zerolog.New(e.logs).With().Str("replica", name).Logger(),
@@ -155,6 +194,18 @@ func (e *env) newWorker(name string, o worker.Options) *worker.Worker {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return e.register(w, nil)
+}
+
+// register makes w observe the env's client (as the service wires Worker.Observe).
+func (e *env) register(w *worker.Worker, err error) *worker.Worker {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.observers = append(e.observers, w)
+	e.mu.Unlock()
 	return w
 }
 

@@ -34,6 +34,7 @@ func TestLogsCarryNoPIIOrToken(t *testing.T) {
 		e.publish(offline, r)
 	}
 	o := e.options()
+	o.RetryingAfter = 20 * time.Millisecond // the outage below also logs that it retries
 	w := e.newWorker("a", o)
 	run := e.start(w)
 	e.waitSettled(20*time.Second, w)

@@ -109,8 +109,8 @@ func TestConfigurationPauseLeavesOtherDestinations(t *testing.T) {
 		return w.Stats().Destinations[0].Received == 200 && len(reasons) > 0
 	})
 	_, reasons := w.Ready()
-	if len(reasons) != 1 || !strings.Contains(reasons[0], "destination ghost paused") || !strings.Contains(reasons[0], "40001") {
-		t.Fatalf("Ready reasons %q: want only ghost paused with code 40001", reasons)
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "destination ghost paused") || !strings.Contains(reasons[0], "40002") {
+		t.Fatalf("Ready reasons %q: want only ghost paused with code 40002", reasons)
 	}
 	// Offline's acks are asynchronous; ghost's 30 messages stay.
 	waitFor(t, "only ghost's 30 messages left in the stream", 5*time.Second, func() bool { return e.rowsInStream() == 30 })
@@ -118,6 +118,12 @@ func TestConfigurationPauseLeavesOtherDestinations(t *testing.T) {
 	e.waitSettled(20*time.Second, w)
 	s := e.checkAccounting(w)
 	e.noRepeats()
+	// Its probes were refused like every event until the Pixel existed: it stayed
+	// paused (one line each way), never resumed to pause again.
+	logs := e.logs.String()
+	if p, r := countLines(logs, "destination "+ghost+" paused"), countLines(logs, "destination "+ghost+" resumed"); p != 1 || r != 1 {
+		t.Errorf("%d lines say %s paused and %d resumed, want 1 and 1", p, ghost, r)
+	}
 	if s.DeadLetteredTotal() != 0 || s.SentEvents != 230 {
 		t.Errorf("sent %d events, dead-lettered %v; want 230 and none", s.SentEvents, s.DeadLettered)
 	}
@@ -246,7 +252,9 @@ func TestMissingConsumerWaits(t *testing.T) {
 		EventSourceID: tiktoktest.DefaultEventSetID, FixedEventName: "Purchase"}}
 	o := e.options()
 	o.Destinations = append(o.Destinations, late)
-	w := e.newWorker("a", o)
+	d := e.deps("a")
+	d.Dedup = e.openSentLog(offline, web, late.Name) // a replica's log serves every destination it runs
+	w := e.register(newWorkerWith(d, o))
 	e.start(w)
 	e.publishMany(offline, "o", 20)
 	e.waitSettled(10*time.Second, w)
@@ -328,5 +336,29 @@ func TestRejectedLeaderPromotesFollower(t *testing.T) {
 	s := e.checkAccounting(w)
 	if s.DeadLettered["rejected"] != 2 || s.Sent != 1 {
 		t.Errorf("sent %d, dead-lettered %v; want both poison rows rejected, one sent", s.Sent, s.DeadLettered)
+	}
+}
+
+// TestRefusedAlikeStaysPausedUntilAccepted: TikTok refuses every event of a request
+// the same way (40002 on a field no event is at fault for): the client reports a
+// configuration error and the destination pauses. Its probe, one event alone, is
+// refused the same way: still misconfigured, so it stays paused (no dead letter, no
+// resume-and-pause-again) until TikTok accepts the probe.
+func TestRefusedAlikeStaysPausedUntilAccepted(t *testing.T) {
+	e := newEnv(t, nil)
+	e.tt.FailNextWith(40, 40002, "Invalid value for data[0].properties.value: not allowed for this event set")
+	e.publishMany(offline, "alike", 20)
+	w := e.newWorker("a", e.options())
+	e.start(w)
+	s := e.waitSettled(30*time.Second, w)
+	e.checkAccounting(w)
+	// The accepted probe's own row comes back as a duplicate of it.
+	if s.SentEvents != 20 || s.Sent+s.Duplicates != 20 || s.DeadLetteredTotal() != 0 {
+		t.Errorf("%d events accepted, %d rows sent + %d duplicates, dead-lettered %v; want all 20 delivered",
+			s.SentEvents, s.Sent, s.Duplicates, s.DeadLettered)
+	}
+	logs := e.logs.String()
+	if p, r := countLines(logs, "destination "+offline+" paused"), countLines(logs, "destination "+offline+" resumed"); p != 1 || r != 1 {
+		t.Errorf("%d lines say %s paused and %d resumed, want 1 and 1", p, offline, r)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dlq"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
 )
 
 // Stats are a Worker's counters since it started.
@@ -27,14 +27,18 @@ type DestinationStats struct {
 	SentEvents   int64            // events TikTok accepted (probes included); matches TikTok's count
 	Duplicates   int64            // rows whose event was already sent, merged, or is a repeat row
 	DeadLettered map[string]int64 // rows dead-lettered, by Dlq-Reason
-	Messages     int64            // messages acked
-	HandedBack   int64            // NAKs (pause, outage, shutdown, store failure)
-	Requests     int64            // HTTP requests to TikTok, retries and bisection included
-	Retries      int64            // retried attempts
-	Batches      int64            // Send calls (requests before retries and bisection)
-	FullBatches  int64            // Send calls carrying BatchSize events
-	Paused       bool
-	PauseReason  string
+	// MatchKeys counts accepted events carrying each match key, by the label of
+	// MatchKeyNames: MatchKeys[k] / SentEvents is the key's coverage.
+	MatchKeys   map[string]int64
+	Messages    int64 // messages acked
+	HandedBack  int64 // NAKs (pause, outage, shutdown, store failure)
+	Requests    int64 // HTTP requests to TikTok, retries and bisection included
+	Retries     int64 // retried attempts
+	Batches     int64 // Send calls (requests before retries and bisection)
+	FullBatches int64 // Send calls carrying BatchSize events
+	State       State // the destination's state (the worst one in a total)
+	Paused      bool
+	PauseReason string
 }
 
 // DeadLetteredTotal is the sum over reasons.
@@ -52,8 +56,14 @@ func (s DestinationStats) Balanced() bool {
 }
 
 // Add adds d's counters to s (a Paused d makes s paused, with both reasons), to total
-// replicas or destinations. s.DeadLettered must not be nil.
+// replicas or destinations. Nil maps of s are made.
 func (s *DestinationStats) Add(d DestinationStats) {
+	if s.DeadLettered == nil {
+		s.DeadLettered = map[string]int64{}
+	}
+	if s.MatchKeys == nil {
+		s.MatchKeys = map[string]int64{}
+	}
 	s.Received += d.Received
 	s.Sent += d.Sent
 	s.SentEvents += d.SentEvents
@@ -61,12 +71,18 @@ func (s *DestinationStats) Add(d DestinationStats) {
 	for k, v := range d.DeadLettered {
 		s.DeadLettered[k] += v
 	}
+	for k, v := range d.MatchKeys {
+		s.MatchKeys[k] += v
+	}
 	s.Messages += d.Messages
 	s.HandedBack += d.HandedBack
 	s.Requests += d.Requests
 	s.Retries += d.Retries
 	s.Batches += d.Batches
 	s.FullBatches += d.FullBatches
+	if d.State == Paused || (d.State == Retrying && s.State != Paused) {
+		s.State = d.State
+	}
 	if d.Paused {
 		s.Paused = true
 		if s.PauseReason != "" {
@@ -76,23 +92,19 @@ func (s *DestinationStats) Add(d DestinationStats) {
 	}
 }
 
-// reasonIndex maps a Dlq-Reason to its counter slot.
-var reasonIndex = func() map[string]int {
-	m := map[string]int{}
-	for i, r := range dlq.Reasons() {
-		m[r] = i
-	}
-	return m
-}()
-
-const numReasons = 6
-
 // tally is the part of the counters that must move together for the accounting
 // identity to hold in every snapshot: the core goroutine accumulates one per loop turn
 // and publishes it under counters.mu.
 type tally struct {
 	received, sent, duplicates, messages int64
-	deadLettered                         [numReasons]int64
+	deadLettered                         map[events.Reason]int64
+}
+
+func (t *tally) dead(r events.Reason) {
+	if t.deadLettered == nil {
+		t.deadLettered = map[events.Reason]int64{}
+	}
+	t.deadLettered[r]++
 }
 
 func (t *tally) empty() bool { return t.messages == 0 && t.received == 0 }
@@ -104,44 +116,50 @@ type counters struct {
 
 	sentEvents, handedBack           atomic.Int64
 	requests, retries, batches, full atomic.Int64
+	keys                             []atomic.Int64 // by index of matchKeyNames
 }
 
-// publish adds t to the settled counters and clears t.
+func newCounters() *counters { return &counters{keys: make([]atomic.Int64, len(matchKeyNames))} }
+
+// publish adds t to the settled counters and clears t, keeping its map.
 func (c *counters) publish(t *tally) {
 	c.mu.Lock()
 	c.settled.received += t.received
 	c.settled.sent += t.sent
 	c.settled.duplicates += t.duplicates
 	c.settled.messages += t.messages
-	for i, v := range t.deadLettered {
-		c.settled.deadLettered[i] += v
+	for r, v := range t.deadLettered {
+		if c.settled.deadLettered == nil {
+			c.settled.deadLettered = map[events.Reason]int64{}
+		}
+		c.settled.deadLettered[r] += v
 	}
 	c.mu.Unlock()
-	*t = tally{}
+	dl := t.deadLettered
+	clear(dl)
+	*t = tally{deadLettered: dl}
 }
 
 func (c *counters) snapshot(name string) DestinationStats {
-	c.mu.Lock()
-	t := c.settled
-	c.mu.Unlock()
 	d := DestinationStats{
 		Name:         name,
-		Received:     t.received,
-		Sent:         t.sent,
 		SentEvents:   c.sentEvents.Load(),
-		Duplicates:   t.duplicates,
 		DeadLettered: map[string]int64{},
-		Messages:     t.messages,
+		MatchKeys:    map[string]int64{},
 		HandedBack:   c.handedBack.Load(),
 		Requests:     c.requests.Load(),
 		Retries:      c.retries.Load(),
 		Batches:      c.batches.Load(),
 		FullBatches:  c.full.Load(),
 	}
-	for i, r := range dlq.Reasons() {
-		if v := t.deadLettered[i]; v > 0 {
-			d.DeadLettered[r] = v
-		}
+	c.mu.Lock()
+	d.Received, d.Sent, d.Duplicates, d.Messages = c.settled.received, c.settled.sent, c.settled.duplicates, c.settled.messages
+	for r, v := range c.settled.deadLettered {
+		d.DeadLettered[string(r)] = v
+	}
+	c.mu.Unlock()
+	for i := range c.keys {
+		d.MatchKeys[matchKeyNames[i]] = c.keys[i].Load()
 	}
 	return d
 }

@@ -2,11 +2,8 @@ package worker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -43,12 +40,11 @@ type CheckerFunc func(ctx context.Context, dest string) error
 func (f CheckerFunc) Check(ctx context.Context, dest string) error { return f(ctx, dest) }
 
 // Deps are the parts a Worker runs on. All but Metrics and Checker are required;
-// Clock defaults to time.Now and is the clock of the window rules, receipts and dead
-// letters.
+// Clock defaults to time.Now and is the clock of the window rules, sent-log records
+// and dead letters.
 //
-// When Dedup is a dedup.Claimer (dedup.NewKV returns one), the worker claims event
-// ids before sending them, so that two replicas holding copies of one event never
-// both send it; any other Store is only asked which ids were sent (Seen).
+// Dedup is the sent log: the worker asks it which events were sent (a local lookup)
+// and appends one record per request TikTok accepts.
 //
 // With a Checker, each destination runs the connection check before it pulls
 // anything: a failing check starts it paused (Ready says why) and it is checked
@@ -56,7 +52,7 @@ func (f CheckerFunc) Check(ctx context.Context, dest string) error { return f(ct
 type Deps struct {
 	JS      jetstream.JetStream
 	Names   broker.Names
-	Dedup   dedup.LegacyStore
+	Dedup   dedup.Store
 	DLQ     dlq.Publisher
 	Client  Sender
 	Log     zerolog.Logger
@@ -94,9 +90,10 @@ type Options struct {
 	// (defaults 1s and 5m). NAKed messages are delayed by the current backoff.
 	ProbeMin, ProbeMax time.Duration
 	PendingInterval    time.Duration // how often consumer_pending is refreshed (default 5s)
-	// Owner names this replica in its dedup claims; it must be unique among the
-	// replicas (default: the host name and 8 random bytes in hex).
-	Owner string
+	// RetryingAfter is how long a destination's requests may be retried without an
+	// answer that settles one before it logs so and its state becomes Retrying
+	// (default 30s). It stays ready; max_elapsed later it pauses.
+	RetryingAfter time.Duration
 }
 
 func (o *Options) defaults() error {
@@ -129,9 +126,7 @@ func (o *Options) defaults() error {
 	setD(&o.ProbeMin, time.Second)
 	setD(&o.ProbeMax, 5*time.Minute)
 	setD(&o.PendingInterval, 5*time.Second)
-	if o.Owner == "" {
-		o.Owner = newOwner()
-	}
+	setD(&o.RetryingAfter, 30*time.Second)
 	if o.ProbeMax < o.ProbeMin {
 		o.ProbeMax = o.ProbeMin
 	}
@@ -146,19 +141,6 @@ func (o *Options) defaults() error {
 		seen[d.Name] = true
 	}
 	return nil
-}
-
-// newOwner returns a claim owner unique to this replica: the host name says where
-// it runs (for an operator reading a claim), the random part tells two replicas on
-// one host, or a restart, apart.
-func newOwner() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "worker"
-	}
-	return host + "-" + hex.EncodeToString(b[:])
 }
 
 // Worker consumes every destination's rows and delivers them to TikTok. One Worker is
@@ -231,28 +213,51 @@ func (w *Worker) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Ready reports whether every destination is delivering; when not, the reasons say
-// which destination is paused and why (no secrets, no PII).
-func (w *Worker) Ready() (bool, []string) {
-	var reasons []string
+// Ready reports whether every destination is delivering. notes say, for each
+// destination that is not simply running, why: paused (not ready, with the reason),
+// waiting for its consumer (not ready), or retrying since when (still ready). No
+// secrets, no PII.
+func (w *Worker) Ready() (ready bool, notes []string) {
+	ready = true
 	for _, p := range w.pipes {
-		if r := p.pausedReason(); r != "" {
-			reasons = append(reasons, r)
+		st, _, reason := p.status.get()
+		switch {
+		case st == Paused, st == Starting && reason != "":
+			ready = false
+			notes = append(notes, reason)
+		case st == Retrying:
+			notes = append(notes, "destination "+p.name+" "+reason)
 		}
 	}
-	return len(reasons) == 0, reasons
+	return ready, notes
 }
 
-// Owner is the id this replica's dedup claims carry (Options.Owner or a generated one).
-func (w *Worker) Owner() string { return w.opts.Owner }
+// Observe takes one HTTP exchange of the TikTok client (wire it with
+// tiktokclient.WithObserver): retries are counted as they happen, and a destination
+// whose requests are retried for Options.RetryingAfter says so (log, state, Ready).
+// Exchanges are matched to destinations by event_source_id; Check's carry none.
+func (w *Worker) Observe(r tiktokclient.Response) {
+	if r.EventSourceID == "" {
+		return
+	}
+	now := time.Now()
+	for _, p := range w.pipes {
+		if p.reqTemplate.EventSourceID == r.EventSourceID && p.retry.observe(r, now) {
+			p.met.Retry()
+		}
+	}
+}
 
 // Stats returns the counters of every destination and their total.
 func (w *Worker) Stats() Stats {
-	s := Stats{Total: DestinationStats{Name: "total", DeadLettered: map[string]int64{}}}
+	s := Stats{Total: DestinationStats{Name: "total", State: Running, DeadLettered: map[string]int64{}, MatchKeys: map[string]int64{}}}
 	for _, p := range w.pipes {
 		d := p.stats.snapshot(p.name)
-		d.Paused = p.pausedReason() != ""
-		d.PauseReason = p.pausedReason()
+		st, _, reason := p.status.get()
+		d.State = st
+		if st == Paused {
+			d.Paused, d.PauseReason = true, reason
+		}
 		s.Destinations = append(s.Destinations, d)
 		s.Total.Add(d)
 	}
