@@ -44,13 +44,19 @@ func newTraceEnv(t *testing.T) traceEnv {
 	writeFile(t, cfgPath, "nats:\n  url: "+natsURL(t, env)+"\n"+storesDestination)
 	te := traceEnv{toolEnv: env, cfg: cfgPath, accepted: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)}
 
-	store := dedup.NewKV(env.js, env.names.DedupBucket)
-	if err := store.Mark(ctx, "stores", []dedup.Receipt{
-		{EventID: "sent-1", AcceptedAt: te.accepted, RequestID: "req-sent-1"},
-		{EventID: "both-1", AcceptedAt: te.accepted, RequestID: "req-both-1"},
-	}); err != nil {
+	sent, err := dedup.OpenSentLog(ctx, env.js, env.names, []string{"stores"})
+	if err != nil {
 		t.Fatal(err)
 	}
+	for _, r := range []dedup.Record{
+		{Destination: "stores", AcceptedAt: te.accepted, RequestID: "req-sent-1", Events: []dedup.Key{{Event: "Purchase", ID: "sent-1"}}},
+		{Destination: "stores", AcceptedAt: te.accepted, RequestID: "req-both-1", Events: []dedup.Key{{Event: "Purchase", ID: "both-1"}}},
+	} {
+		if err := sent.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent.Close()
 	if err := dlq.NewPublisher(env.js, env.names).Publish(ctx, []dlq.Letter{{
 		Destination: "stores", Reason: dlq.ReasonInvalidRow, Error: "phone: is not a possible number", Field: "phone",
 		Body: []byte(`{"event_id":"dead-1","phone":"` + hashedEmail + `"}`), SourceSubject: "tiktok.rows.stores", SourceSeq: 1, Attempts: 1,
@@ -162,7 +168,7 @@ func TestTraceEveryPlace(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{
-		"sent-1     sent           accepted 2026-11-30T08:00:00Z, TikTok request id req-sent-1",
+		"sent-1     sent           Purchase accepted 2026-11-30T08:00:00Z, TikTok request id req-sent-1 (sent log record 1)",
 		"dead-1     dead-lettered  invalid_row at 2026-11-30T08:00:00Z, DLQ seq 1: phone: is not a possible number",
 		"wait-1     waiting        1 copy in tiktok.rows.stores: seq 1 (1 rows, published ",
 		", delivered, awaiting ack); the consumer is redelivering 0 messages",

@@ -320,3 +320,17 @@ func BenchmarkSentLogAppend1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkSentLogLookup is one Lookup (worker trace) of an id against 1M remembered
+// events: a probe per event name seen, then a direct get and a decode of the record.
+func BenchmarkSentLogLookup(b *testing.B) {
+	_, js, first := sentFixture(b, 1000, 1000)
+	l := openLog(b, js, []string{"stores"})
+	ctx := ctxT(b, 10*time.Minute)
+	for b.Loop() {
+		got, err := l.Lookup(ctx, "stores", first[500].ID)
+		if err != nil || len(got) != 1 {
+			b.Fatalf("Lookup = %+v, %v", got, err)
+		}
+	}
+}

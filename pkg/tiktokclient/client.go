@@ -347,7 +347,7 @@ func (c *Client) attempt(ctx context.Context, method, path, target string, body 
 		// The token endpoint did not answer: as transient as the API itself.
 		return answer{}, ClassRetry, 0, "", &failure{kind: failToken, err: fmt.Errorf("getting an access token: %w", err)}
 	}
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	actx, cancel := c.attemptContext(ctx)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {
@@ -373,6 +373,31 @@ func (c *Client) attempt(ctx context.Context, method, path, target string, body 
 		return ans, class, retryAfter, "", cause
 	}
 	return ans, class, retryAfter, tok.AccessToken, cause
+}
+
+// attemptContext bounds one attempt by the request timeout: on the Clock when it is
+// a TimerClock, else by a deadline on the wall clock.
+func (c *Client) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	tc, ok := c.clock.(TimerClock)
+	if !ok {
+		return context.WithTimeout(ctx, c.timeout)
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	stop := tc.AfterFunc(c.timeout, func() { cancel(context.DeadlineExceeded) })
+	return timedContext{actx}, func() { stop(); cancel(context.Canceled) }
+}
+
+// timedContext is a context a TimerClock's timer cancelled with the cause
+// context.DeadlineExceeded; its Err says so, as a context.WithTimeout's would, so
+// the attempt reads as a timeout and is retried.
+type timedContext struct{ context.Context }
+
+func (t timedContext) Err() error {
+	err := t.Context.Err()
+	if err != nil && errors.Is(context.Cause(t.Context), context.DeadlineExceeded) {
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 // exchange sends hreq and reads TikTok's answer, noting in obs what came back.

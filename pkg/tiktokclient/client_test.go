@@ -206,12 +206,21 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	}
 }
 
+// An attempt the server never answers times out after the request timeout and is
+// retried; the retry is accepted. The timeout runs on the client's clock, moved
+// once the server holds the request, so a loaded machine can neither time out the
+// retry nor delay the first timeout: a five-minute timeout on the wall clock would
+// run into the test's minute.
 func TestRequestTimeoutIsRetried(t *testing.T) {
 	srv := tiktoktest.NewServer()
 	defer srv.Close()
-	c := newClient(t, srv, newFakeClock(), tiktokclient.WithRequestTimeout(50*time.Millisecond))
+	clk := newFakeClock()
+	c := newClient(t, srv, clk, tiktokclient.WithRequestTimeout(5*time.Minute))
 	srv.HangNext(1)
-	res, err := c.Send(context.Background(), offlineRequest(2))
+	timeOutHangs(t, srv, clk, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := c.Send(ctx, offlineRequest(2))
 	if err != nil || res.Requests != 2 || count(res, tiktokclient.Accepted) != 2 {
 		t.Fatalf("err %v, requests %d, accepted %d", err, res.Requests, count(res, tiktokclient.Accepted))
 	}
@@ -223,10 +232,16 @@ func TestContextCancellation(t *testing.T) {
 		defer srv.Close()
 		c := newClient(t, srv, newFakeClock())
 		srv.HangNext(1)
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
+		go func() {
+			// Cancel once the request is in flight (held by the server).
+			if srv.WaitHanging(ctx, 1) == nil {
+				cancel()
+			}
+		}()
 		res, err := c.Send(ctx, offlineRequest(2))
-		if !errors.Is(err, context.DeadlineExceeded) || count(res, tiktokclient.Unsettled) != 2 {
+		if !errors.Is(err, context.Canceled) || count(res, tiktokclient.Unsettled) != 2 || srv.AcceptedCount() != 0 {
 			t.Fatalf("err %v, outcomes %+v", err, res.Outcomes)
 		}
 	})

@@ -77,6 +77,7 @@
 // WithRequestTimeout (30 s), sends a User-Agent naming the project and its version,
 // and compresses nothing: TikTok documents no request compression. Request bodies
 // are built into pooled buffers. Tests inject a Clock (WithClock) so that retries
-// take no wall time; pkg/tiktokclient/tiktoktest is the TikTok stand-in they run
-// against.
+// take no wall time, and a TimerClock so that request timeouts fire when the test
+// says, never early on a loaded machine; pkg/tiktokclient/tiktoktest is the TikTok
+// stand-in they run against.
 package tiktokclient

@@ -60,7 +60,9 @@ func TestErrorWording(t *testing.T) {
 			base := tc.setup(srv)
 			opts := append([]tiktokclient.Option{tiktokclient.WithBaseURL(base), tiktokclient.WithInitialInterval(time.Second),
 				tiktokclient.WithMaxElapsed(time.Minute)}, tc.opts...)
-			c := newClient(t, srv, newFakeClock(), opts...)
+			clk := newFakeClock()
+			c := newClient(t, srv, clk, opts...)
+			timeOutHangs(t, srv, clk, 20*time.Millisecond) // the request timeout of "timeout exhausted"
 			res, err := c.Send(context.Background(), offlineRequest(3))
 			if err == nil || count(res, tiktokclient.Unsettled) != 3 {
 				t.Fatalf("err %v, outcomes %+v", err, res.Outcomes)

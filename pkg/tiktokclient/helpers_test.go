@@ -15,11 +15,20 @@ import (
 
 // fakeClock advances on Sleep instead of waiting, and records each wait. Share it
 // with the server (WithClock(fc.Now)) so that rate-limit windows move with retries.
+// It is a TimerClock: the client's request timeouts run on it, and fire only when
+// Sleep or Advance moves it past them, so no attempt times out by the wall clock.
 type fakeClock struct {
 	mu     sync.Mutex
 	t      time.Time
 	sleeps []time.Duration
 	onWait func()
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at   time.Time
+	f    func()
+	done bool // fired or stopped
 }
 
 func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2025, 11, 24, 10, 0, 0, 0, time.UTC)} }
@@ -28,22 +37,72 @@ func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f
 
 func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	f.mu.Lock()
-	f.t = f.t.Add(d)
 	f.sleeps = append(f.sleeps, d)
 	hook := f.onWait
 	f.mu.Unlock()
+	f.Advance(d)
 	if hook != nil {
 		hook()
 	}
 	return ctx.Err()
 }
 
-func (f *fakeClock) Advance(d time.Duration) { f.mu.Lock(); f.t = f.t.Add(d); f.mu.Unlock() }
+// Advance moves the clock by d and fires the timers that are then due.
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	f.t = f.t.Add(d)
+	var due []func()
+	live := f.timers[:0]
+	for _, tm := range f.timers {
+		switch {
+		case tm.done:
+		case !tm.at.After(f.t):
+			tm.done = true
+			due = append(due, tm.f)
+		default:
+			live = append(live, tm)
+		}
+	}
+	f.timers = live
+	f.mu.Unlock()
+	for _, fn := range due {
+		fn()
+	}
+}
+
+func (f *fakeClock) AfterFunc(d time.Duration, fn func()) func() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tm := &fakeTimer{at: f.t.Add(d), f: fn}
+	f.timers = append(f.timers, tm)
+	return func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		stopped := !tm.done
+		tm.done = true
+		return stopped
+	}
+}
 
 func (f *fakeClock) Sleeps() []time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]time.Duration(nil), f.sleeps...)
+}
+
+// timeOutHangs times out, on clk, every attempt the server holds (HangNext): each
+// time the server starts to hold one, it moves clk by d, the client's request
+// timeout. It stops when the test ends.
+func timeOutHangs(t *testing.T, srv *tiktoktest.Server, clk *fakeClock, d time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for n := 1; srv.WaitHanging(ctx, n) == nil; n++ {
+			clk.Advance(d)
+		}
+	}()
 }
 
 const hashA = "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"

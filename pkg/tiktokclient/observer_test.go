@@ -101,9 +101,11 @@ func TestObserverSeesNetworkErrors(t *testing.T) {
 	srv := tiktoktest.NewServer()
 	defer srv.Close()
 	var rec recorder
-	c := newClient(t, srv, nil, tiktokclient.WithRequestTimeout(50*time.Millisecond), tiktokclient.WithInitialInterval(time.Millisecond),
+	clk := newFakeClock()
+	c := newClient(t, srv, clk, tiktokclient.WithRequestTimeout(50*time.Millisecond), tiktokclient.WithInitialInterval(time.Millisecond),
 		tiktokclient.WithObserver(rec.observe))
 	srv.HangNext(1)
+	timeOutHangs(t, srv, clk, 50*time.Millisecond)
 	res, err := c.Send(context.Background(), offlineRequest(3))
 	if err != nil || res.Requests != 2 {
 		t.Fatalf("err %v, requests %d", err, res.Requests)

@@ -24,6 +24,16 @@ type Clock interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
+// TimerClock is a Clock that also times each attempt: with one, the request timeout
+// (WithRequestTimeout) runs on the clock rather than on the wall clock, so a test
+// decides when an attempt times out and a slow machine cannot time one out early.
+type TimerClock interface {
+	Clock
+	// AfterFunc calls f once d has passed on the clock; stop keeps it from being
+	// called if it has not been yet.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
@@ -102,7 +112,8 @@ func WithLogger(l zerolog.Logger) Option { return func(c *Client) { c.log = l } 
 // WithRequestTimeout bounds one HTTP attempt (default 30s); a timeout is retried.
 func WithRequestTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
 
-// WithClock injects the clock retries wait on (tests: one that does not sleep).
+// WithClock injects the clock retries wait on (tests: one that does not sleep). A
+// TimerClock also times each attempt's request timeout.
 func WithClock(clk Clock) Option { return func(c *Client) { c.clock = clk } }
 
 // Response is one HTTP exchange with TikTok as the client saw it: every attempt,

@@ -30,8 +30,8 @@
 // Assertions: Accepted, AcceptedCount, Requests, CodeCounts, Stats, AutoTracking.
 // Faults: FailNext (a TikTok code, or an HTTP status below 600), FailNextWith (a
 // code with its message), PartialNext (20001 listing failed events in data),
-// FailNextRetryAfter,
-// WithErrorRate (seeded HTTP 503s), WithLatency, HangNext, WithRateLimit (40100
+// FailNextRetryAfter, WithErrorRate (seeded HTTP 503s), WithLatency, HangNext
+// (WaitHanging returns once the server holds such a request), WithRateLimit (40100
 // above n requests a second), RevokeToken/RestoreToken, PoisonEvent (a request
 // holding that event_id is refused with 40002, so a client must bisect). Faults,
 // counters and dedup memory apply to /event/track/ unless said otherwise. Every

@@ -144,6 +144,8 @@ type Server struct {
 	rng         *rand.Rand
 	latency     time.Duration
 	hangs       int
+	hung        int           // requests held by HangNext so far
+	hungCh      chan struct{} // closed and replaced when hung grows
 	rateLimit   int
 	window      int64
 	inWindow    int
@@ -205,6 +207,7 @@ func New(opts ...Option) *Server {
 		rng:    rand.New(rand.NewPCG(1, 2)),
 		dedup:  map[string]time.Time{},
 		codes:  map[int]int{},
+		hungCh: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -362,6 +365,25 @@ func (s *Server) SetRateLimit(n int) { s.mu.Lock(); s.rateLimit = n; s.mu.Unlock
 // HangNext makes the next n /event/track/ requests never answer: they wait until the
 // client gives up (its timeout or context) or the server closes.
 func (s *Server) HangNext(n int) { s.mu.Lock(); s.hangs += n; s.mu.Unlock() }
+
+// WaitHanging waits until n /event/track/ requests in all have been held by
+// HangNext (each then waits for its client to give up), or ctx is done. A test
+// that times its client's attempts on a fake clock advances it after this.
+func (s *Server) WaitHanging(ctx context.Context, n int) error {
+	for {
+		s.mu.Lock()
+		hung, ch := s.hung, s.hungCh
+		s.mu.Unlock()
+		if hung >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
 // PoisonEvent makes any request that contains eventID fail with 40002, as TikTok
 // refuses a whole request for one bad event; a client must bisect to isolate it.
@@ -549,6 +571,9 @@ func (s *Server) serveTrack(w http.ResponseWriter, r *http.Request) {
 	hang := s.hangs > 0
 	if hang {
 		s.hangs--
+		s.hung++
+		close(s.hungCh) // wakes WaitHanging
+		s.hungCh = make(chan struct{})
 	}
 	var f *fault
 	if !hang && len(s.faults) > 0 {
