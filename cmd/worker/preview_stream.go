@@ -19,8 +19,8 @@ import (
 // previewer turns the messages of publish.Reader into request bodies as the worker
 // would: each message is transformed on its own (rows that share an event_id within
 // it are one event), and an event whose name and event_id were already output is a
-// duplicate. It keeps one request's events and one 64-bit fingerprint per event
-// output, so memory stays flat however long the input.
+// duplicate. Events go to stdout as they come; what it keeps is one 64-bit
+// fingerprint per event output, so memory stays flat however long the input.
 type previewer struct {
 	tr   *events.Transformer
 	res  events.Result

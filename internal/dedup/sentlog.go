@@ -83,7 +83,8 @@ func SentClock(now func() time.Time) SentOption { return func(s *SentLog) { s.no
 // SentLogger sets where the log reports its catch-up, sweeps and skipped records.
 func SentLogger(l zerolog.Logger) SentOption { return func(s *SentLog) { s.log = l } }
 
-// SentSweepEvery sets how often aged-out entries leave the index (default a minute).
+// SentSweepEvery sets how often aged-out entries leave the index (default: a
+// hundredth of the retention, at most an hour). Sent ignores them at once either way.
 func SentSweepEvery(d time.Duration) SentOption {
 	return func(s *SentLog) {
 		if d > 0 {
@@ -107,7 +108,6 @@ func OpenSentLog(ctx context.Context, js jetstream.JetStream, names broker.Names
 		fp:        newFingerprints(),
 		now:       time.Now,
 		retention: -1,
-		sweep:     time.Minute,
 		watch:     2 * time.Second,
 		log:       zerolog.Nop(),
 		idx:       newTable(0),
@@ -140,6 +140,11 @@ func OpenSentLog(ctx context.Context, js jetstream.JetStream, names broker.Names
 		s.retention = st.CachedInfo().Config.MaxAge
 	}
 	s.ages.granule = min(time.Minute, max(s.retention/1000, time.Millisecond))
+	if s.sweep == 0 {
+		// An hour with the default retention: a sweep costs ~19 ns an entry (5.5 s
+		// at 290M), and an hour's aged entries are 0.15 % of a 29-day index.
+		s.sweep = min(time.Hour, max(time.Second, s.retention/100))
+	}
 	if err := s.measure(ctx, subjects); err != nil {
 		return nil, err
 	}

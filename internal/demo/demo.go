@@ -24,6 +24,7 @@ import (
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/sampledata"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/service"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/worker"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient/tiktoktest"
 )
@@ -256,6 +257,15 @@ func (r Report) Print(w io.Writer) {
 	line("  retries", t.Retries)
 	line("  full 1,000-event batches", t.FullBatches)
 	line("elapsed", r.Elapsed.Round(time.Millisecond))
+	if t.SentEvents > 0 {
+		// Coverage of each match key the accepted events carried (the others: none).
+		line("events carrying", "")
+		for _, k := range events.MatchKeyNames() {
+			if n := t.MatchKeys[k]; n > 0 {
+				line("  "+k, fmt.Sprintf("%.1f%%", 100*float64(n)/float64(t.SentEvents)))
+			}
+		}
+	}
 	_ = tw.Flush()
 	check := "✓ received = sent + duplicate + dead-lettered; sandbox and DLQ agree"
 	if !r.Balanced() {

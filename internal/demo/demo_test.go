@@ -76,6 +76,19 @@ func TestRunAddsUp(t *testing.T) {
 					t.Errorf("summary has no line %q with %d:\n%s", line.label, line.n, out.String())
 				}
 			}
+			// Every sample row carries an e-mail and a phone: the match-key lines say so,
+			// and no key the offline rows lack is listed.
+			for _, k := range []string{"email", "phone"} {
+				if tot.MatchKeys[k] != tot.SentEvents {
+					t.Errorf("events carrying %s = %d, want every accepted event (%d)", k, tot.MatchKeys[k], tot.SentEvents)
+				}
+				if !regexp.MustCompile(`(?m)^\s*` + k + `\s+100\.0%\s*$`).MatchString(out.String()) {
+					t.Errorf("summary has no line %q with 100.0%%:\n%s", k, out.String())
+				}
+			}
+			if regexp.MustCompile(`(?m)^\s*(ip|ttclid|first_name)\s`).MatchString(out.String()) {
+				t.Errorf("summary lists a match key no accepted event carried:\n%s", out.String())
+			}
 			if !bytes.Contains(out.Bytes(), []byte("✓ received = sent + duplicate + dead-lettered")) {
 				t.Errorf("summary lacks the ✓ check line:\n%s", out.String())
 			}
