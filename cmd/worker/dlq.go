@@ -17,6 +17,7 @@ import (
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dlq"
+	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/events"
 )
 
 // dlqFlags are the filter flags shared by ls, stats and replay.
@@ -232,7 +233,7 @@ func (a *app) dlqStatsCmd() *cobra.Command {
 	var f dlqFlags
 	cmd := &cobra.Command{
 		Use:   "stats",
-		Short: "Count dead letters by destination and reason, with the oldest and newest",
+		Short: "Count dead letters by destination and reason, with the oldest, the newest and their match keys",
 		Example: `  worker dlq stats
   worker dlq stats --since 7d --json`,
 		Args: cobra.NoArgs,
@@ -262,15 +263,30 @@ func dlqStats(ctx context.Context, js jetstream.JetStream, names broker.Names, f
 		return nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DESTINATION\tREASON\tCOUNT\tOLDEST\tNEWEST")
+	fmt.Fprintln(tw, "DESTINATION\tREASON\tCOUNT\tOLDEST\tNEWEST\tMATCH KEYS")
 	total := 0
 	for _, c := range counts {
 		total += c.Count
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", c.Destination, c.Reason, c.Count,
-			c.Oldest.Format(time.RFC3339), c.Newest.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", c.Destination, c.Reason, c.Count,
+			c.Oldest.Format(time.RFC3339), c.Newest.Format(time.RFC3339), matchKeyShares(c))
 	}
 	fmt.Fprintf(tw, "total\t\t%d\n", total)
 	return tw.Flush()
+}
+
+// matchKeyShares says which share of a count's letters carries each match key, in
+// the order of events.MatchKeyNames: "email 100%, phone 50%"; "-" for none.
+func matchKeyShares(c dlq.Count) string {
+	var parts []string
+	for _, k := range events.MatchKeyNames() {
+		if n := c.MatchKeys[k]; n > 0 && c.Count > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f%%", k, 100*float64(n)/float64(c.Count)))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (a *app) dlqReplayCmd() *cobra.Command {

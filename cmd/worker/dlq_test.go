@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -165,10 +166,13 @@ func TestDLQStats(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"DESTINATION", "OLDEST", "NEWEST", "stores", "invalid_row", "rejected", "web", "malformed_message", "2025-11-24T11:00:00Z"} {
+	for _, want := range []string{"DESTINATION", "OLDEST", "NEWEST", "MATCH KEYS", "stores", "invalid_row", "rejected", "web", "malformed_message", "2025-11-24T11:00:00Z", "email 100%"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats lacks %q:\n%s", want, out)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^web\s+malformed_message\s+1\s+\S+\s+\S+\s+-\s*$`).MatchString(out) {
+		t.Errorf("a malformed message carries no match key; stats says otherwise:\n%s", out)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 5 || strings.Join(strings.Fields(lines[4]), " ") != "total 3" {

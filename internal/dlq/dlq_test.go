@@ -324,12 +324,14 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every seeded row carries an e-mail; the malformed message carries nothing.
+	email := func(n int) map[string]int { return map[string]int{"email": n} }
 	want := []dlq.Count{
-		{Destination: "stores", Reason: "invalid_row", Count: 2, Oldest: t0.Add(1 * time.Minute), Newest: t0.Add(4 * time.Minute)},
-		{Destination: "stores", Reason: "malformed_message", Count: 1, Oldest: t0.Add(6 * time.Minute), Newest: t0.Add(6 * time.Minute)},
-		{Destination: "stores", Reason: "rejected", Count: 1, Oldest: t0.Add(2 * time.Minute), Newest: t0.Add(2 * time.Minute)},
-		{Destination: "web", Reason: "invalid_row", Count: 1, Oldest: t0.Add(3 * time.Minute), Newest: t0.Add(3 * time.Minute)},
-		{Destination: "web", Reason: "outside_window", Count: 1, Oldest: t0.Add(5 * time.Minute), Newest: t0.Add(5 * time.Minute)},
+		{Destination: "stores", Reason: "invalid_row", Count: 2, Oldest: t0.Add(1 * time.Minute), Newest: t0.Add(4 * time.Minute), MatchKeys: email(2)},
+		{Destination: "stores", Reason: "malformed_message", Count: 1, Oldest: t0.Add(6 * time.Minute), Newest: t0.Add(6 * time.Minute), MatchKeys: map[string]int{}},
+		{Destination: "stores", Reason: "rejected", Count: 1, Oldest: t0.Add(2 * time.Minute), Newest: t0.Add(2 * time.Minute), MatchKeys: email(1)},
+		{Destination: "web", Reason: "invalid_row", Count: 1, Oldest: t0.Add(3 * time.Minute), Newest: t0.Add(3 * time.Minute), MatchKeys: email(1)},
+		{Destination: "web", Reason: "outside_window", Count: 1, Oldest: t0.Add(5 * time.Minute), Newest: t0.Add(5 * time.Minute), MatchKeys: email(1)},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Stats =\n%v\nwant\n%v", got, want)
@@ -516,5 +518,36 @@ func TestListManyBatches(t *testing.T) {
 		if err != nil || len(got) != tt.want {
 			t.Errorf("List(%+v) = %d letters, %v; want %d", tt.f, len(got), err, tt.want)
 		}
+	}
+}
+
+// TestStatsMatchKeys: each match key a dead-lettered row carries is counted under the
+// worker's key name (agent → user_agent, cookie_id → ttp, …); empty and null values
+// are not, nor is anything of a malformed body.
+func TestStatsMatchKeys(t *testing.T) {
+	js := setup(t)
+	ctx := context.Background()
+	bodies := []string{
+		`{"event_id":"a","email":"x@example.com","phone":"","agent":"Mozilla/5.0","cookie_id":"c-1","first_name":"ann"}`,
+		`{"event_id":"b","email":"y@example.com","phone":null,"tiktok_click_id":"E.C.P","ip":"192.0.2.1"}`,
+		`{"event_id":"c","Phone":"+14155550123","zip_code":"94107"}`,
+		`[not json`,
+	}
+	var ls []dlq.Letter
+	for i, b := range bodies {
+		l := letter("web", dlq.ReasonInvalidRow, uint64(i+1), 0)
+		l.Body = []byte(b)
+		ls = append(ls, l)
+	}
+	if err := dlq.NewPublisher(js, testNames).Publish(ctx, ls); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dlq.Stats(ctx, js, testNames, dlq.Filter{})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Stats = %v, %v", got, err)
+	}
+	want := map[string]int{"email": 2, "phone": 1, "user_agent": 1, "ttp": 1, "ttclid": 1, "ip": 1, "first_name": 1, "zip_code": 1}
+	if fmt.Sprint(got[0].MatchKeys) != fmt.Sprint(want) || got[0].Count != 4 {
+		t.Errorf("match keys of 4 letters = %v (count %d), want %v", got[0].MatchKeys, got[0].Count, want)
 	}
 }

@@ -209,21 +209,28 @@ type Count struct {
 	Count       int       `json:"count"`
 	Oldest      time.Time `json:"oldest"`
 	Newest      time.Time `json:"newest"`
+	// MatchKeys counts the letters whose row carries each match key (by the names of
+	// events.MatchKeyNames); MatchKeys[k] / Count is the key's share. Keys no letter
+	// carries are absent.
+	MatchKeys map[string]int `json:"match_keys"`
 }
 
 // Stats counts the letters matching f by destination and reason, sorted by
-// destination then reason. It holds one Count per pair, never the letters.
+// destination then reason, with the match keys their rows carry. It holds one Count
+// per pair, never the letters.
 func Stats(ctx context.Context, js jetstream.JetStream, names broker.Names, f Filter) ([]Count, error) {
 	type key struct{ dest, reason string }
 	counts := map[key]*Count{}
+	cols := matchKeyColumns()
 	err := scan(ctx, js, names, f, func(e Entry) (bool, error) {
 		k := key{e.Destination, e.Reason}
 		c := counts[k]
 		if c == nil {
-			c = &Count{Destination: e.Destination, Reason: e.Reason, Oldest: e.FailedAt, Newest: e.FailedAt}
+			c = &Count{Destination: e.Destination, Reason: e.Reason, Oldest: e.FailedAt, Newest: e.FailedAt, MatchKeys: map[string]int{}}
 			counts[k] = c
 		}
 		c.Count++
+		countMatchKeys(e.Body, cols, c.MatchKeys)
 		if e.FailedAt.Before(c.Oldest) {
 			c.Oldest = e.FailedAt
 		}
