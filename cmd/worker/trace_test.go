@@ -17,10 +17,10 @@ import (
 )
 
 // traceEnv is a JetStream server with the topology of one destination "stores" (rows
-// stream, its durable consumer, DLQ, dedup bucket), a config naming it, and events
+// stream, its durable consumer, DLQ, sent log), a config naming it, and events
 // in each place an id can be:
 //
-//	sent-1     accepted by TikTok (a receipt in the dedup bucket)
+//	sent-1     accepted by TikTok (a record in the sent log)
 //	dead-1     dead-lettered (invalid_row, DLQ seq 1)
 //	wait-1     waiting, delivered to the consumer and not acked
 //	wait-2     waiting twice, not yet delivered (an order of two line items, then a copy)
