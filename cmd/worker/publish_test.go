@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/config"
@@ -168,10 +171,13 @@ func TestPublishCommandCreatesTopology(t *testing.T) {
 	if _, err := s.Consumer(ctx, names.ConsumerName("stores")); err != nil {
 		t.Errorf("the configured destination's consumer: %v", err)
 	}
-	// dedup.bucket has its own default (TIKTOK_DEDUP), whatever the prefix.
-	for _, b := range []string{config.DefaultDedupBucket, names.TokenBucket} {
-		if _, err := env.js.KeyValue(ctx, b); err != nil {
-			t.Errorf("bucket %s: %v", b, err)
+	if _, err := env.js.KeyValue(ctx, names.TokenBucket); err != nil {
+		t.Errorf("bucket %s: %v", names.TokenBucket, err)
+	}
+	// The first version's dedup bucket is only read by the upgrade, never created.
+	for _, b := range []string{config.DefaultDedupBucket, names.DedupBucket} {
+		if _, err := env.js.KeyValue(ctx, b); !errors.Is(err, jetstream.ErrBucketNotFound) {
+			t.Errorf("bucket %s: %v, want it not created", b, err)
 		}
 	}
 	if _, err := env.js.Stream(ctx, names.DLQStream); err != nil {

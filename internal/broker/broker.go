@@ -30,8 +30,8 @@ const (
 	reconnectWait      = 2 * time.Second
 	reconnectJitter    = 500 * time.Millisecond
 	reconnectJitterTLS = 2 * time.Second
-	// publishAsyncTimeout bounds how long an async publish (a dedup marker, a dead
-	// letter) may wait for its ack, so a lost ack is an error instead of a hang.
+	// publishAsyncTimeout bounds how long an async publish (a dead letter, a published
+	// row) may wait for its ack, so a lost ack is an error instead of a hang.
 	publishAsyncTimeout = 30 * time.Second
 	// drainTimeout bounds Close.
 	drainTimeout = 10 * time.Second

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -101,7 +102,6 @@ func testTopology() broker.Topology {
 		Destinations:  []string{"stores", "web"},
 		MaxAckPending: 2200,
 		AckWait:       45 * time.Second,
-		DedupTTL:      36 * time.Hour,
 		DLQRetention:  240 * time.Hour,
 		SentRetention: 480 * time.Hour,
 	}
@@ -148,6 +148,10 @@ func TestEnsureConcurrentAndRepeated(t *testing.T) {
 		t.Errorf("a repeated Ensure changed something:\n%s", log)
 	}
 	assertTopology(t, ctx, js, topo)
+	// A new install has no use for the first version's dedup bucket.
+	if _, err := js.KeyValue(ctx, topo.Names.DedupBucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Errorf("dedup bucket %s on a fresh server: %v, want it not created", topo.Names.DedupBucket, err)
+	}
 }
 
 func assertTopology(t *testing.T, ctx context.Context, js jetstream.JetStream, topo broker.Topology) {
@@ -181,21 +185,6 @@ func assertTopology(t *testing.T, ctx context.Context, js jetstream.JetStream, t
 			cfg.AckWait != topo.AckWait || cfg.MaxDeliver != -1 || cfg.MaxAckPending != topo.MaxAckPending {
 			t.Errorf("consumer %s: %+v", d, cfg)
 		}
-	}
-	dedup, err := js.KeyValue(ctx, n.DedupBucket)
-	if err != nil {
-		t.Fatalf("dedup bucket: %v", err)
-	}
-	st, err := dedup.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.TTL() != topo.DedupTTL || st.History() != 1 {
-		t.Errorf("dedup bucket: ttl %s history %d", st.TTL(), st.History())
-	}
-	kvStream := streamConfig(t, ctx, js, "KV_"+n.DedupBucket)
-	if !kvStream.AllowDirect || kvStream.Replicas != topo.Replicas {
-		t.Errorf("dedup bucket stream: %+v", kvStream)
 	}
 	tok := streamConfig(t, ctx, js, "KV_"+n.TokenBucket)
 	if tok.MaxMsgsPerSubject != 1 || tok.MaxAge != 0 || tok.Replicas != topo.Replicas {
@@ -275,9 +264,11 @@ func TestEnsureUpdatesWhatItOwns(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The first version's dedup bucket, which only the upgrade reads.
 	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: n.DedupBucket, TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
+	oldDedup := streamConfig(t, ctx, js, "KV_"+n.DedupBucket)
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: n.SentStream, Subjects: []string{"tiktok.sent.>"}, MaxAge: 48 * time.Hour, Storage: jetstream.FileStorage,
 	}); err != nil {
@@ -302,20 +293,20 @@ func TestEnsureUpdatesWhatItOwns(t *testing.T) {
 	for _, want := range []string{
 		"stream TIKTOK_DLQ existed with other settings: updated max age 1h0m0s → 240h0m0s",
 		"allow direct false → true",
-		"stream KV_TIKTOK_DEDUP existed with other settings: updated ttl 1h0m0s → 36h0m0s",
 		"stream TIKTOK_SENT existed with other settings: updated max age 48h0m0s → 480h0m0s, allow direct false → true, compression None → S2",
 		"consumer worker-stores existed with other settings",
 		"max ack pending 10 → 2200",
-		// internal/dedup writes receipts in fast batches where the bucket allows them.
-		"stream KV_TIKTOK_DEDUP: fast batch publish enabled",
 	} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
 	}
 	assertTopology(t, ctx, js, topo)
-	if !streamConfig(t, ctx, js, "KV_"+n.DedupBucket).AllowBatchPublish {
-		t.Error("the dedup bucket does not allow fast batch publish")
+	if strings.Contains(log.String(), n.DedupBucket) {
+		t.Errorf("Ensure touched the first version's dedup bucket:\n%s", log)
+	}
+	if got := streamConfig(t, ctx, js, "KV_"+n.DedupBucket); !reflect.DeepEqual(got, oldDedup) {
+		t.Errorf("Ensure changed the first version's dedup bucket:\n got %+v\nwant %+v", got, oldDedup)
 	}
 	// Once enabled, a second run has nothing to change or say.
 	again := newLogSink()

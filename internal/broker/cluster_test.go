@@ -33,7 +33,7 @@ func TestEnsureOnAClusterSurvivesOneServer(t *testing.T) {
 	if err := broker.Ensure(ctx, b.JS, topo); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"TIKTOK_ROWS", "TIKTOK_DLQ", "TIKTOK_SENT", "KV_TIKTOK_DEDUP", "KV_TIKTOK_TOKENS"} {
+	for _, name := range []string{"TIKTOK_ROWS", "TIKTOK_DLQ", "TIKTOK_SENT", "KV_TIKTOK_TOKENS"} {
 		if got := streamConfig(t, ctx, b.JS, name).Replicas; got != 3 {
 			t.Errorf("%s has %d replicas, want 3", name, got)
 		}

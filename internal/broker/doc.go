@@ -13,7 +13,8 @@
 //   - One durable pull consumer per destination: explicit acks, MaxAckPending shared by
 //     all replicas, and MaxDeliver -1, because the worker dead-letters a message itself
 //     after delivery.max_deliver deliveries (it must see the message to do so).
-//   - TIKTOK_DEDUP, a key-value bucket of delivery receipts with a TTL (internal/dedup).
+//   - TIKTOK_SENT on tiktok.sent.> — the sent log (internal/dedup): one record per
+//     request TikTok accepted, kept for dedup.retention.
 //   - TIKTOK_TOKENS, a key-value bucket holding the rotated OAuth refresh token per app.
 //   - TIKTOK_DLQ on tiktok.dlq.> — dead letters, kept for dlq.retention, with a
 //     duplicate window so a repeated dead-letter publish (same Nats-Msg-Id) is a no-op,
@@ -26,5 +27,7 @@
 // handed to the cut-off connection come back after the consumer's ack wait.
 //
 // Ensure creates what is missing and brings the settings it owns back in line on what
-// exists; it is safe to run from every replica at start.
+// exists; it is safe to run from every replica at start. It does not create the first
+// version's dedup bucket (TIKTOK_DEDUP): a new install never needs it, and the upgrade
+// (internal/dedup) only reads one that exists.
 package broker

@@ -20,7 +20,6 @@ type Topology struct {
 	Destinations  []string      // one durable pull consumer each
 	MaxAckPending int           // per consumer (shared by every worker replica)
 	AckWait       time.Duration // consumer ack wait
-	DedupTTL      time.Duration // dedup bucket TTL (the first version's store, going)
 	SentRetention time.Duration // sent log max age (dedup.retention)
 	DLQRetention  time.Duration // DLQ stream max age
 
@@ -33,7 +32,6 @@ type Topology struct {
 const (
 	DefaultMaxAckPending = 1000
 	DefaultAckWait       = 60 * time.Second
-	DefaultDedupTTL      = 168 * time.Hour
 	DefaultDLQRetention  = 720 * time.Hour
 	// DefaultSentRetention is the largest destination window (28 days) + 1 day.
 	DefaultSentRetention = 696 * time.Hour
@@ -59,9 +57,6 @@ func (t Topology) withDefaults() (Topology, error) {
 	}
 	if t.AckWait <= 0 {
 		t.AckWait = DefaultAckWait
-	}
-	if t.DedupTTL <= 0 {
-		t.DedupTTL = DefaultDedupTTL
 	}
 	if t.DLQRetention <= 0 {
 		t.DLQRetention = DefaultDLQRetention
@@ -96,8 +91,10 @@ func ValidDestination(s string) bool {
 	return true
 }
 
-// Ensure creates the rows stream, the consumers, the dedup and token buckets, the
-// DLQ stream and the sent log if missing. It is idempotent and safe when several replicas run it at once.
+// Ensure creates the rows stream, the consumers, the token bucket, the DLQ stream and
+// the sent log if missing. It is idempotent and safe when several replicas run it at
+// once. It never creates the first version's dedup bucket (Names.DedupBucket): only
+// the upgrade reads one that exists, and Ensure leaves it alone.
 //
 // On something that exists, Ensure changes only the settings it owns (subjects,
 // replicas, ages, history, the consumer's ack settings) and logs each change through
@@ -116,16 +113,6 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		do   func(context.Context) error
 	}{
 		{"rows stream " + n.RowsStream, func(ctx context.Context) error { return ensureRows(ctx, js, t) }},
-		{"dedup bucket " + n.DedupBucket, func(ctx context.Context) error {
-			return ensureKV(ctx, js, t, jetstream.KeyValueConfig{
-				Bucket:      n.DedupBucket,
-				Description: "tiktok-events-worker: receipts of events TikTok accepted, per destination",
-				History:     1,
-				TTL:         t.DedupTTL,
-				Storage:     jetstream.FileStorage,
-				Replicas:    t.Replicas,
-			}, true)
-		}},
 		{"token bucket " + n.TokenBucket, func(ctx context.Context) error {
 			return ensureKV(ctx, js, t, jetstream.KeyValueConfig{
 				Bucket:      n.TokenBucket,
@@ -133,7 +120,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 				History:     1,
 				Storage:     jetstream.FileStorage,
 				Replicas:    t.Replicas,
-			}, false)
+			})
 		}},
 		{"DLQ stream " + n.DLQStream, func(ctx context.Context) error { return ensureDLQ(ctx, js, t) }},
 		{"sent log " + n.SentStream, func(ctx context.Context) error { return ensureSent(ctx, js, t) }},
@@ -278,56 +265,13 @@ func reconcileLimits(have *jetstream.StreamConfig, want jetstream.StreamConfig) 
 }
 
 // ensureKV creates a bucket, or brings the settings we own on an existing one (TTL,
-// replicas, history, direct gets) in line. With batches, it also lets the bucket
-// take fast batch publishes (see enableBatchPublish).
-func ensureKV(ctx context.Context, js jetstream.JetStream, t Topology, cfg jetstream.KeyValueConfig, batches bool) error {
-	name := "KV_" + cfg.Bucket
+// replicas, history, direct gets) in line.
+func ensureKV(ctx context.Context, js jetstream.JetStream, t Topology, cfg jetstream.KeyValueConfig) error {
 	_, err := js.CreateKeyValue(ctx, cfg)
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return err
+	if err != nil && errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return updateKV(ctx, js, t, "KV_"+cfg.Bucket, cfg)
 	}
-	if err != nil {
-		if err := updateKV(ctx, js, t, name, cfg); err != nil {
-			return err
-		}
-	}
-	if !batches {
-		return nil
-	}
-	return enableBatchPublish(ctx, js, t.Log, name)
-}
-
-// enableBatchPublish sets AllowBatchPublish (fast batch publish, nats-server ≥ 2.14)
-// on stream name, which jetstream.KeyValueConfig cannot carry: internal/dedup then
-// writes its receipts in batches of up to 1,000 messages with a commit ack and a
-// flow-control ack every few hundred, instead of one ack per receipt. Without it (an
-// older server, or one that refuses the setting) the store writes one message at a
-// time, as correct and slower: that is a warning, never a failure.
-func enableBatchPublish(ctx context.Context, js jetstream.JetStream, log zerolog.Logger, name string) error {
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		return err
-	}
-	cfg := s.CachedInfo().Config
-	if cfg.AllowBatchPublish {
-		return nil
-	}
-	cfg.AllowBatchPublish = true
-	updated, err := js.UpdateStream(ctx, cfg)
-	switch {
-	case err != nil && transient(err):
-		return err
-	case err != nil:
-		log.Warn().Str("stream", name).Err(err).
-			Msgf("stream %s: the server refused fast batch publish; dedup receipts are written one message at a time (slower, as correct)", name)
-	case !updated.CachedInfo().Config.AllowBatchPublish:
-		log.Warn().Str("stream", name).
-			Msgf("stream %s: the server does not support fast batch publish (nats-server ≥ 2.14 does); dedup receipts are written one message at a time (slower, as correct)", name)
-	default:
-		log.Info().Str("stream", name).
-			Msgf("stream %s: fast batch publish enabled (dedup receipts are written in batches)", name)
-	}
-	return nil
+	return err
 }
 
 // updateKV brings the settings we own on an existing bucket in line.
@@ -346,7 +290,7 @@ func updateKV(ctx context.Context, js jetstream.JetStream, t Topology, name stri
 			have.MaxMsgsPerSubject = int64(cfg.History)
 		}
 		if !have.AllowDirect {
-			// internal/dedup's bulk lookups are direct gets.
+			// A bucket's reads are direct gets (the default for a new bucket).
 			changed = append(changed, "allow direct false → true")
 			have.AllowDirect = true
 		}

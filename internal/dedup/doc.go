@@ -34,12 +34,13 @@
 // be taken as sent with probability n/2⁶⁴ per lookup. Lookup, for operators, reads
 // the candidate records themselves and reports only events that really carry the id.
 //
-// # The first version's store, going
+// # Upgrading from the first version
 //
-// NewKV is the first version's store (LegacyStore, Claimer): one KV marker per
-// accepted event in the bucket TIKTOK_DEDUP, plus claims. It stays until the worker
-// has moved to the sent log, then goes. UpgradeFromBucket copies the bucket's live
-// receipts into the sent log once, as records whose events have no name (they cover
-// every name), and notes the copy in the log; the bucket itself is left for the
-// operator to delete once dedup.retention has passed since the upgrade.
+// The first version kept one KV marker per accepted event (and per-event claims) in
+// the bucket TIKTOK_DEDUP; that store is gone, and nothing creates the bucket any
+// more. Only its format is still known here (legacy_format.go), for
+// UpgradeFromBucket: it copies an existing bucket's live receipts into the sent log
+// once, as records whose events have no name (they cover every name), and notes the
+// copy in the log; the bucket itself is left for the operator to delete once
+// dedup.retention has passed since the upgrade.
 package dedup

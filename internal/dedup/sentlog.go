@@ -244,6 +244,17 @@ func (s *SentLog) Append(ctx context.Context, rec Record) error {
 	return nil
 }
 
+// defaultTimeout bounds an Append whose context has no deadline: an ack that never
+// comes must be an error, not a wait without end.
+const defaultTimeout = 30 * time.Second
+
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, defaultTimeout)
+}
+
 // Lookup implements Store. The index cannot list names from fingerprints, so Lookup
 // probes every event name remembered for dest (a few dozen) and "", then reads each
 // candidate record (a direct get) and keeps the events that really carry id: a

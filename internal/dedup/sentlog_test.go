@@ -1,6 +1,7 @@
 package dedup_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,12 @@ import (
 )
 
 var names = broker.NamesFor("")
+
+func ctxT(tb testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	tb.Cleanup(cancel)
+	return ctx
+}
 
 // sentSetup runs a server with the topology the worker creates (sent log retention
 // retention) and returns a JetStream context on it.

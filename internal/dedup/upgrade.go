@@ -2,7 +2,6 @@ package dedup
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +32,7 @@ func upgradedSubject(names broker.Names, bucket string) string {
 }
 
 // UpgradeFromBucket copies the live receipts of the first version's bucket (per-event
-// markers, see NewKV) into the sent log once, so that nothing the previous version
+// markers, see legacy_format.go) into the sent log once, so that nothing the previous version
 // sent is sent again: one record per original request (at most 1,000 receipts each),
 // with its request id and accepted-at, and events without a name (old receipts carry
 // none, so they cover every name). It then notes in the log that the bucket was
@@ -136,7 +135,7 @@ func (c *copier) copy(ctx context.Context, kvs jetstream.Stream, bucket string) 
 
 // receiptOf reads a live receipt from a bucket message: not a delete, a purge, a
 // server marker, a claim, or older than the bucket's TTL.
-func receiptOf(m jetstream.Msg, md *jetstream.MsgMetadata, prefix string, ttl time.Duration, now time.Time) (dest, id string, r Receipt, ok bool) {
+func receiptOf(m jetstream.Msg, md *jetstream.MsgMetadata, prefix string, ttl time.Duration, now time.Time) (dest, id string, r legacyReceipt, ok bool) {
 	h := m.Headers()
 	if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" || h.Get("Nats-Marker-Reason") != "" {
 		return "", "", r, false
@@ -144,18 +143,8 @@ func receiptOf(m jetstream.Msg, md *jetstream.MsgMetadata, prefix string, ttl ti
 	if ttl > 0 && now.Sub(md.Timestamp) >= ttl || !isReceipt(m.Data()) {
 		return "", "", r, false
 	}
-	dest, enc, found := strings.Cut(strings.TrimPrefix(m.Subject(), prefix), ".")
-	if !found || !broker.ValidDestination(dest) {
-		return "", "", r, false
-	}
-	if enc != "=" {
-		raw, err := base64.RawURLEncoding.DecodeString(enc)
-		if err != nil {
-			return "", "", r, false
-		}
-		id = string(raw)
-	}
-	if json.Unmarshal(m.Data(), &r) != nil {
+	dest, id, ok = parseLegacyKey(strings.TrimPrefix(m.Subject(), prefix))
+	if !ok || json.Unmarshal(m.Data(), &r) != nil {
 		return "", "", r, false
 	}
 	return dest, id, r, true
@@ -163,7 +152,7 @@ func receiptOf(m jetstream.Msg, md *jetstream.MsgMetadata, prefix string, ttl ti
 
 // add puts one receipt in the record being built, starting another when the receipt
 // comes from another request or the record is full.
-func (c *copier) add(ctx context.Context, dest, id string, r Receipt) error {
+func (c *copier) add(ctx context.Context, dest, id string, r legacyReceipt) error {
 	if len(c.cur.Events) > 0 && (c.cur.Destination != dest || c.cur.RequestID != r.RequestID ||
 		!c.cur.AcceptedAt.Equal(r.AcceptedAt) || len(c.cur.Events) == upgradeBatch) {
 		if err := c.flush(ctx); err != nil {

@@ -2,12 +2,16 @@ package dedup_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/broker"
@@ -32,6 +36,45 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// bucket is the first version's dedup bucket.
+const bucket = "TIKTOK_DEDUP"
+
+// oldKey is the first version's key of event id for dest: the id in unpadded
+// base64url, "=" for the empty id.
+func oldKey(dest, id string) string {
+	if id == "" {
+		return dest + ".="
+	}
+	return dest + "." + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+// writeOldBucket creates the bucket as the first version did (one marker per key, a
+// TTL of a week) and puts a receipt marker per id in each request.
+func writeOldBucket(tb testing.TB, ctx context.Context, js jetstream.JetStream, reqs []oldRequest) jetstream.KeyValue {
+	tb.Helper()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: bucket, History: 1, TTL: 168 * time.Hour, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, r := range reqs {
+		v := fmt.Appendf(nil, `{"accepted_at":%q,"request_id":%q}`, r.at.Format(time.RFC3339Nano), r.requestID)
+		for _, id := range r.ids {
+			if _, err := kv.Put(ctx, oldKey(r.dest, id), v); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return kv
+}
+
+type oldRequest struct {
+	dest, requestID string
+	at              time.Time
+	ids             []string
+}
+
 // A bucket written by the first version's store is copied into the sent log once,
 // by two replicas starting at once, and what it held is sent under every event name.
 func TestUpgradeFromTheFirstVersionsBucket(t *testing.T) {
@@ -43,33 +86,22 @@ func TestUpgradeFromTheFirstVersionsBucket(t *testing.T) {
 	}
 	// The first version: receipts of three requests (one of 1,500 events), a claim
 	// in force, and a receipt deleted by an operator.
-	old := dedup.NewKV(js, bucket)
 	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	var big []dedup.Receipt
+	var big []string
 	for i := range 1500 {
-		big = append(big, dedup.Receipt{EventID: fmt.Sprintf("big-%d", i), AcceptedAt: at, RequestID: "req-big"})
+		big = append(big, fmt.Sprintf("big-%d", i))
 	}
-	for _, m := range []struct {
-		dest string
-		rs   []dedup.Receipt
-	}{
-		{"stores", big},
-		{"stores", []dedup.Receipt{{EventID: "o-1", AcceptedAt: at.Add(time.Minute), RequestID: "req-2"}, {EventID: "gone", AcceptedAt: at, RequestID: "req-2"}}},
-		{"web", []dedup.Receipt{{EventID: "w/1 é", AcceptedAt: at.Add(2 * time.Minute), RequestID: "req-3"}}},
-	} {
-		if err := old.Mark(ctx, m.dest, m.rs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := old.Claim(ctx, "stores", "replica-1", []string{"claimed"}, time.Hour); err != nil {
+	kv := writeOldBucket(t, ctx, js, []oldRequest{
+		{"stores", "req-big", at, big},
+		{"stores", "req-2", at.Add(time.Minute), []string{"o-1"}},
+		{"stores", "req-2", at, []string{"gone"}},
+		{"web", "req-3", at.Add(2 * time.Minute), []string{"w/1 é"}},
+	})
+	claim := fmt.Appendf(nil, `{"claimed_by":"replica-1","lease_until":%q}`, time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano))
+	if _, err := kv.Put(ctx, oldKey("stores", "claimed"), claim); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(ctx, bucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, _ := dedup.KVKey("stores", "gone")
-	if err := kv.Delete(ctx, k); err != nil {
+	if err := kv.Delete(ctx, oldKey("stores", "gone")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -149,12 +181,13 @@ func TestUpgradeFromTheFirstVersionsBucket(t *testing.T) {
 	}
 }
 
-// Without the previous version's bucket there is nothing to copy and nothing noted.
+// Without the previous version's bucket (a new install: Ensure does not create it)
+// there is nothing to copy and nothing noted.
 func TestUpgradeWithoutABucket(t *testing.T) {
-	_, js := sentSetup(t, time.Hour) // Ensure creates the bucket: remove it
+	_, js := sentSetup(t, time.Hour)
 	ctx := ctxT(t, 20*time.Second)
-	if err := js.DeleteKeyValue(ctx, bucket); err != nil {
-		t.Fatal(err)
+	if _, err := js.KeyValue(ctx, bucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Fatalf("the first version's bucket on a new install: %v, want it absent", err)
 	}
 	rep, err := dedup.UpgradeFromBucket(ctx, js, names, bucket, zerolog.Nop())
 	if err != nil || rep.Copied {
@@ -166,5 +199,8 @@ func TestUpgradeWithoutABucket(t *testing.T) {
 	}
 	if info, err := st.Info(ctx); err != nil || info.State.Msgs != 0 {
 		t.Errorf("the sent log holds %d messages (%v), want none", info.State.Msgs, err)
+	}
+	if _, err := js.KeyValue(ctx, bucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Errorf("the upgrade created the bucket it reads: %v", err)
 	}
 }

@@ -315,7 +315,7 @@ func countAnswers(dests []config.Destination, m *metrics.Metrics) func(tiktokcli
 // not done yet, then opens the log for the configured destinations. It does not wait
 // for the catch-up: Run does, while /readyz says how far it is.
 func (s *Service) openSentLog(ctx context.Context, topo broker.Topology) error {
-	if _, err := dedup.UpgradeFromBucket(ctx, s.Broker.JS, topo.Names, s.Config.Dedup.Bucket, s.log); err != nil {
+	if _, err := dedup.UpgradeFromBucket(ctx, s.Broker.JS, topo.Names, topo.Names.DedupBucket, s.log); err != nil {
 		return err
 	}
 	l, err := dedup.OpenSentLog(ctx, s.Broker.JS, topo.Names, topo.Destinations,

@@ -3,7 +3,9 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -466,8 +468,11 @@ func TestTopologyHonoursConfig(t *testing.T) {
 	e.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := e.js.KeyValue(ctx, "ACME_RECEIPTS"); err != nil {
-		t.Errorf("dedup bucket ACME_RECEIPTS: %v", err)
+	// The first version's bucket is only ever read (by the upgrade), never created.
+	for _, b := range []string{"ACME_RECEIPTS", broker.NamesFor("").DedupBucket} {
+		if _, err := e.js.KeyValue(ctx, b); !errors.Is(err, jetstream.ErrBucketNotFound) {
+			t.Errorf("dedup bucket %s: %v, want it not created", b, err)
+		}
 	}
 	c, err := e.js.Consumer(ctx, topo.Names.RowsStream, topo.Names.ConsumerName(dest))
 	if err != nil {
@@ -478,9 +483,6 @@ func TestTopologyHonoursConfig(t *testing.T) {
 	}
 	e.publish("p", 3)
 	waitFor(t, 10*time.Second, "3 events accepted", func() bool { return e.sandbox.AcceptedCount() == 3 })
-	if _, err := e.js.KeyValue(ctx, broker.NamesFor("").DedupBucket); err == nil {
-		t.Error("the default dedup bucket was created too")
-	}
 }
 
 func TestNewRejectsIncompleteConfig(t *testing.T) {
@@ -648,9 +650,15 @@ func TestSentLogUpgradedAndCaughtUpBeforeReady(t *testing.T) {
 	if err := broker.Ensure(ctx, e.js, topo); err != nil {
 		t.Fatal(err)
 	}
-	// What the previous version remembered, and records of this version's replicas.
-	old := dedup.NewKV(e.js, topo.Names.DedupBucket)
-	if err := old.Mark(ctx, dest, []dedup.Receipt{{EventID: "old-1", AcceptedAt: time.Now(), RequestID: "r-old"}}); err != nil {
+	// What the previous version remembered (its bucket, written as it wrote it: one
+	// receipt marker per event at <destination>.<base64url id>), and records of this
+	// version's replicas.
+	old, err := e.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: topo.Names.DedupBucket, History: 1, TTL: 168 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey := dest + "." + base64.RawURLEncoding.EncodeToString([]byte("old-1"))
+	if _, err := old.Put(ctx, oldKey, fmt.Appendf(nil, `{"accepted_at":%q,"request_id":"r-old"}`, time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		t.Fatal(err)
 	}
 	other, err := dedup.OpenSentLog(ctx, e.js, topo.Names, []string{dest})
@@ -681,6 +689,9 @@ func TestSentLogUpgradedAndCaughtUpBeforeReady(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "copied 1 receipts of the previous version's bucket TIKTOK_DEDUP") {
 		t.Errorf("the upgrade was not logged:\n%s", e.logs.String())
+	}
+	if _, err := old.Get(ctx, oldKey); err != nil {
+		t.Errorf("the first version's bucket was not left alone: %v", err)
 	}
 	if st, err := e.js.Stream(ctx, topo.Names.SentStream); err != nil || st.CachedInfo().Config.MaxAge != 696*time.Hour {
 		t.Errorf("sent log stream: %v; want a max age of 696h (the default window + 24h)", err)
