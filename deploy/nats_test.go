@@ -1,10 +1,10 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/logbuf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,23 +137,6 @@ func (rs *rolesServer) connect(t *testing.T, role string, v *violations) *nats.C
 	return nc
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestNATSRoles runs the worker under the worker role against a real server with
 // deploy/nats/accounts.conf: a publisher's rows are delivered to the sandbox and an
 // invalid one is dead-lettered; the operator lists and replays the dead letter; the
@@ -177,7 +160,7 @@ func TestNATSRoles(t *testing.T) {
 		EventSourceID: tiktoktest.DefaultEventSetID, FixedEventName: "Purchase",
 		Window: config.Duration(config.DefaultWindow), PhoneRegion: "US",
 	}}
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	svc, err := service.New(ctx, cfg, zerolog.New(logs), service.Options{Version: "test"})

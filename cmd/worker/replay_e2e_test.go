@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/logbuf"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,7 +55,7 @@ func TestReplayedOrderIsSentWhole(t *testing.T) {
 		t.Fatalf("replay: exit %d\n%s%s", code, out, stderr)
 	}
 
-	stderr := &lockedBuffer{}
+	stderr := &logbuf.Buffer{}
 	a := &app{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: stderr}
 	root := a.root()
 	root.SetArgs([]string{"run", "--config", cfgPath})

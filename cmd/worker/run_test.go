@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/logbuf"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +17,6 @@ import (
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/natstest"
 	"github.com/tiktok-events-worker/tiktok-events-worker/pkg/tiktokclient/tiktoktest"
 )
-
-// lockedBuffer is a stderr the command's goroutines and the test can share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // servingAddr returns the listener address that run's JSON log announces, or "".
 func servingAddr(logs string) string {
@@ -92,7 +74,7 @@ log:
   format: json
 `, srv.ClientURL(), sandbox.URL, drain)+storesDestination)
 
-	stderr := &lockedBuffer{}
+	stderr := &logbuf.Buffer{}
 	var stdout bytes.Buffer
 	a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: stderr}
 	root := a.root()

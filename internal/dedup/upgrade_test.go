@@ -1,11 +1,11 @@
 package dedup_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/logbuf"
 	"strings"
 	"sync"
 	"testing"
@@ -18,23 +18,6 @@ import (
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/dedup"
 	"github.com/tiktok-events-worker/tiktok-events-worker/internal/natstest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // bucket is the first version's dedup bucket.
 const bucket = "TIKTOK_DEDUP"
@@ -106,7 +89,7 @@ func TestUpgradeFromTheFirstVersionsBucket(t *testing.T) {
 	}
 
 	// Two replicas start at once.
-	logs := []*syncBuffer{{}, {}}
+	logs := []*logbuf.Buffer{{}, {}}
 	reps := make([]dedup.UpgradeReport, 2)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup

@@ -1,19 +1,18 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/logbuf"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,24 +31,6 @@ import (
 )
 
 const dest = "stores"
-
-// syncBuffer is a log sink the worker's goroutines and the test can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testConfig is a valid run configuration against a natstest server and the sandbox.
 func testConfig(natsURL, apiBase string) *config.Config {
@@ -80,7 +61,7 @@ type env struct {
 	js      jetstream.JetStream
 	sandbox *tiktoktest.Server
 	cfg     *config.Config
-	logs    *syncBuffer
+	logs    *logbuf.Buffer
 }
 
 func newEnv(t *testing.T) *env {
@@ -89,7 +70,7 @@ func newEnv(t *testing.T) *env {
 	_, js := natstest.Connect(t, srv)
 	sandbox := tiktoktest.NewServer()
 	t.Cleanup(sandbox.Close)
-	return &env{t: t, srv: srv, js: js, sandbox: sandbox, cfg: testConfig(srv.ClientURL(), sandbox.URL), logs: &syncBuffer{}}
+	return &env{t: t, srv: srv, js: js, sandbox: sandbox, cfg: testConfig(srv.ClientURL(), sandbox.URL), logs: &logbuf.Buffer{}}
 }
 
 func (e *env) log() zerolog.Logger { return zerolog.New(e.logs) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/logbuf"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,7 +46,7 @@ type env struct {
 	tt     *tiktoktest.Server
 	client *tiktokclient.Client
 	clock  atomic.Pointer[time.Time]
-	logs   *syncBuffer
+	logs   *logbuf.Buffer
 	dests  []worker.Destination
 
 	maxElapsed time.Duration
@@ -71,7 +72,7 @@ func withDest(d worker.Destination) envOption {
 
 func newEnv(t testing.TB, ttOpts []tiktoktest.Option, opts ...envOption) *env {
 	t.Helper()
-	e := &env{t: t, names: broker.NamesFor("tiktok"), logs: &syncBuffer{}, maxElapsed: 2 * time.Second, ackWait: 5 * time.Second}
+	e := &env{t: t, names: broker.NamesFor("tiktok"), logs: &logbuf.Buffer{}, maxElapsed: 2 * time.Second, ackWait: 5 * time.Second}
 	e.dests = []worker.Destination{
 		{Name: offline, Events: events.Config{EventSource: events.SourceOffline, EventSourceID: tiktoktest.DefaultEventSetID, FixedEventName: "Purchase"}},
 		{Name: web, Events: events.Config{EventSource: events.SourceWeb, EventSourceID: tiktoktest.DefaultPixelCode}},

@@ -1,9 +1,7 @@
 package worker_test
 
 import (
-	"bytes"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -33,22 +31,4 @@ func webRow(id string, i int) map[string]any {
 		"agent":       "Mozilla/5.0",
 		"page_url":    "https://shop.example/p/1",
 	}
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

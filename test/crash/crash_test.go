@@ -10,16 +10,15 @@
 package crash_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tiktok-events-worker/tiktok-events-worker/internal/logbuf"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -217,13 +216,13 @@ destinations:
 type replica struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *logbuf.Buffer
 	exited chan error
 }
 
 func startReplica(t *testing.T, cfgPath, name string) *replica {
 	t.Helper()
-	r := &replica{name: name, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	r := &replica{name: name, stderr: &logbuf.Buffer{}, exited: make(chan error, 1)}
 	r.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	r.cmd.Env = append(cleanEnv(), configEnv+"="+cfgPath, config.DefaultAccessTokenEnv+"="+tiktoktest.DefaultToken)
 	r.cmd.Stderr = r.stderr
@@ -302,21 +301,4 @@ func cleanEnv() []string {
 		}
 	}
 	return env
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
