@@ -260,8 +260,11 @@ func TestResponsesCountEveryAnswer(t *testing.T) {
 	for code, n := range e.sandbox.CodeCounts() {
 		want[strconv.Itoa(code)] = float64(n)
 	}
-	if want["503"] != 1 || want["40002"] < 2 || want["0"] < 2 {
-		t.Fatalf("sandbox answered %v: want one 503, and a bisection (several 40002 and 0)", want)
+	// How the 20 rows fall into requests depends on when they arrive: the poisoned
+	// event may go alone (one 40002) or be bisected out of a batch (several). Either
+	// way the worker's counter must equal what the sandbox answered.
+	if want["503"] != 1 || want["40002"] < 1 || want["0"] < 1 {
+		t.Fatalf("sandbox answered %v: want one 503, a 40002 for the poisoned event and accepted requests", want)
 	}
 	if got := responses(t, s, dest); !reflect.DeepEqual(got, want) {
 		t.Errorf("tiktok_responses_total{destination=%q} = %v, want the sandbox's %v", dest, got, want)
